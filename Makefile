@@ -1,0 +1,41 @@
+# lipkit: the two commands a fresh machine needs are `make reproduce` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= cpu
+LIP_ROOT ?=
+ONLY ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-unit test-notebooks reproduce bench clean
+
+venv: $(STAMP)
+
+# Reinstall only when the dependency description changes.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lipkit)" >/dev/null
+	touch $(STAMP)
+
+test: test-unit test-notebooks
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+test-notebooks: $(STAMP)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/ ; \
+	else echo "no notebooks yet"; fi
+
+reproduce: $(STAMP)
+	$(PY) -m lipkit reproduce --profile $(PROFILE) $(if $(LIP_ROOT),--data-root $(LIP_ROOT)) $(if $(ONLY),--only $(ONLY))
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf runs data/synthlip .pytest_cache
