@@ -1,0 +1,441 @@
+"""Dataset statistics of a LIP-format split, computed from the label maps alone.
+
+One pass reads every label PNG once and keeps a per-image class histogram (``np.bincount``);
+everything else is derived from that (N, K) matrix with array operations: images per class,
+pixel shares, region sizes, co-occurrence (a presence-matrix product), image sizes. Images are
+never decoded: sizes come from the labels (same size as their image by LIP's layout) or, for the
+unlabelled test split, from the JPEG headers. Pose visibility comes from the pose CSV and view /
+truncation counts from SynthLIP's ``meta_<split>.jsonl`` when they exist.
+
+``python -m lipkit stats ROOT --split train`` prints the tables in markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from lipkit.labels import LIP, LIP_POSE_JOINTS, LabelSet, get_label_set
+
+COOCCURRENCE_MODES = ("count", "conditional", "jaccard")
+
+
+@dataclass
+class DatasetStats:
+    """Per-image histograms of one split and the tables derived from them.
+
+    ``pixel_counts[i, k]`` is the number of pixels of class ``k`` in image ``i``; ``ignored[i]``
+    counts pixels equal to the ignore index (255) and ``invalid[i]`` any other id outside the
+    label set. ``sizes[i]`` is ``(width, height)``. ``pose`` is ``(N, 16, 3)`` x, y, v with NaN
+    where unannotated, or None; ``meta`` is SynthLIP's per-image metadata (indexed like ``ids``), or None.
+    """
+
+    label_set: LabelSet
+    split: str
+    ids: list[str]
+    pixel_counts: np.ndarray
+    ignored: np.ndarray
+    invalid: np.ndarray
+    sizes: np.ndarray
+    pose: np.ndarray | None = None
+    meta: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+    # ----------------------------------------------------------------- basic arrays
+    @property
+    def num_images(self) -> int:
+        return len(self.ids)
+
+    @property
+    def presence(self) -> np.ndarray:
+        """(N, K) bool: class k appears in image i."""
+        return self.pixel_counts > 0
+
+    @property
+    def areas(self) -> np.ndarray:
+        """(N,) pixels per image (width x height)."""
+        return self.sizes[:, 0].astype(np.int64) * self.sizes[:, 1]
+
+    @property
+    def rate(self) -> float:
+        """Images per second of the pass that produced these statistics."""
+        return self.num_images / self.seconds if self.seconds > 0 else float("nan")
+
+    # ----------------------------------------------------------------- tables
+    def class_table(self) -> pd.DataFrame:
+        """One row per class: images containing it, their share, pixels and the pixel share.
+
+        ``pixel_share`` is over labelled pixels (ignore and invalid ids excluded);
+        ``median_region`` is the median share of the image a class covers where present.
+        """
+        presence = self.presence
+        images = presence.sum(axis=0)
+        pixels = self.pixel_counts.sum(axis=0)
+        total = max(int(pixels.sum()), 1)
+        frac = self.pixel_counts / np.maximum(self.areas, 1)[:, None]
+        masked = np.where(presence, frac, np.nan)
+        with warnings.catch_warnings():  # all-NaN columns (absent classes) give NaN, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(masked, axis=0) if self.num_images else np.full(len(images), np.nan)
+        return pd.DataFrame(
+            {
+                "class": list(self.label_set.classes),
+                "images": images.astype(np.int64),
+                "image_share": images / max(self.num_images, 1),
+                "pixels": pixels.astype(np.int64),
+                "pixel_share": pixels / total,
+                "median_region": median,
+            },
+            index=pd.RangeIndex(self.label_set.num_classes, name="id"),
+        )
+
+    def cooccurrence(self, mode: str = "count") -> pd.DataFrame:
+        """K x K class co-occurrence over images.
+
+        ``count``: images containing both classes (diagonal = images per class).
+        ``conditional``: row i, column j = P(j present | i present).
+        ``jaccard``: images with both / images with either.
+        """
+        if mode not in COOCCURRENCE_MODES:
+            raise ValueError(f"unknown co-occurrence mode {mode!r}; choose one of {', '.join(COOCCURRENCE_MODES)}")
+        p = self.presence.astype(np.int64)
+        both = p.T @ p
+        diag = np.diag(both).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if mode == "count":
+                values: np.ndarray = both
+            elif mode == "conditional":
+                values = both / diag[:, None]
+            else:
+                values = both / (diag[:, None] + diag[None, :] - both)
+        names = list(self.label_set.classes)
+        return pd.DataFrame(values, index=pd.Index(names, name="class"), columns=names)
+
+    def region_sizes(self) -> pd.DataFrame:
+        """Long table, one row per (image, class present): pixels and share of the image area."""
+        rows, cols = np.nonzero(self.presence)
+        pixels = self.pixel_counts[rows, cols]
+        return pd.DataFrame(
+            {
+                "id": np.asarray(self.ids, dtype=object)[rows],
+                "class_id": cols,
+                "class": np.asarray(self.label_set.classes, dtype=object)[cols],
+                "pixels": pixels,
+                "area_share": pixels / np.maximum(self.areas[rows], 1),
+            }
+        )
+
+    def image_sizes(self) -> pd.DataFrame:
+        """id, width, height, aspect (height / width) and the number of classes present."""
+        return pd.DataFrame(
+            {
+                "id": self.ids,
+                "width": self.sizes[:, 0],
+                "height": self.sizes[:, 1],
+                "aspect": self.sizes[:, 1] / np.maximum(self.sizes[:, 0], 1),
+                "classes_present": self.presence[:, 1:].sum(axis=1) if self.num_images else [],
+            }
+        )
+
+    def size_summary(self) -> pd.DataFrame:
+        """Min / median / mean / max of width, height and aspect."""
+        sizes = self.image_sizes()[["width", "height", "aspect"]]
+        return sizes.agg(["min", "median", "mean", "max"]).T
+
+    def pose_visibility(self) -> pd.DataFrame:
+        """Per joint: share of images where it is annotated and where its flag v equals 1.
+
+        Unannotated joints (NaN, e.g. outside the image or hidden) are the occlusion and
+        truncation proxy. LIP does not document v reliably (one codebase reads v == 1 as
+        occluded), so it is reported as a raw share. Empty when the split has no pose file.
+        """
+        if self.pose is None:
+            return pd.DataFrame(columns=["joint", "annotated", "v_is_1"])
+        annotated = ~np.isnan(self.pose[..., :2]).any(axis=-1)
+        v1 = self.pose[..., 2] == 1
+        n = max(len(self.pose), 1)
+        return pd.DataFrame(
+            {"joint": list(LIP_POSE_JOINTS), "annotated": annotated.sum(0) / n, "v_is_1": v1.sum(0) / n}
+        ).set_index("joint")
+
+    def joints_per_image(self) -> pd.Series:
+        """Histogram: number of images with 0..16 annotated joints (empty without pose)."""
+        if self.pose is None:
+            return pd.Series(dtype=np.int64, name="images")
+        annotated = (~np.isnan(self.pose[..., :2]).any(axis=-1)).sum(axis=1)
+        counts = np.bincount(annotated, minlength=len(LIP_POSE_JOINTS) + 1)
+        return pd.Series(counts, index=pd.RangeIndex(len(counts), name="joints_annotated"), name="images")
+
+    def meta_counts(self, column: str) -> pd.Series:
+        """Image counts per value of a SynthLIP metadata column (e.g. ``view``); empty without metadata."""
+        if self.meta is None or column not in self.meta.columns:
+            return pd.Series(dtype=np.int64, name="images")
+        values = self.meta[column]
+        if values.dtype.kind == "f":  # continuous (truncation, occlusion): bin into quarters
+            values = pd.cut(values, bins=[-0.001, 0.0, 0.25, 0.5, 0.75, 1.0],
+                            labels=["0", "(0, .25]", "(.25, .5]", "(.5, .75]", "(.75, 1]"])
+            return values.value_counts(sort=False).rename("images")
+        return values.value_counts().sort_index().rename("images")
+
+    def view_counts(self) -> pd.Series:
+        return self.meta_counts("view")
+
+    def truncation_counts(self) -> pd.Series:
+        return self.meta_counts("truncation")
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able digest: images, classes seen, ignore share, size range, rate."""
+        total = max(int(self.areas.sum()), 1)
+        return {
+            "split": self.split,
+            "label_set": self.label_set.name,
+            "images": self.num_images,
+            "classes_present": int(self.presence.any(axis=0).sum()),
+            "ignored_share": float(self.ignored.sum() / total),
+            "invalid_pixels": int(self.invalid.sum()),
+            "width_range": [int(self.sizes[:, 0].min()), int(self.sizes[:, 0].max())] if self.num_images else [],
+            "height_range": [int(self.sizes[:, 1].min()), int(self.sizes[:, 1].max())] if self.num_images else [],
+            "with_pose": self.pose is not None,
+            "with_meta": self.meta is not None,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.rate, 1) if self.seconds > 0 else None,
+        }
+
+
+# --------------------------------------------------------------------- computing
+def label_histogram(label: np.ndarray, num_classes: int, ignore_index: int = 255) -> tuple[np.ndarray, int, int]:
+    """Class pixel counts of one label map, plus the ignored and invalid pixel counts."""
+    counts = np.bincount(np.asarray(label, dtype=np.uint8).ravel(), minlength=256)
+    ignored = int(counts[ignore_index]) if 0 <= ignore_index < 256 else 0
+    invalid = int(counts[num_classes:].sum()) - ignored
+    return counts[:num_classes].astype(np.int64), ignored, invalid
+
+
+def stats_from_labels(
+    labels: Iterable[np.ndarray],
+    label_set: LabelSet = LIP,
+    ids: Sequence[str] | None = None,
+    split: str = "",
+    pose: np.ndarray | None = None,
+    meta: pd.DataFrame | None = None,
+) -> DatasetStats:
+    """Statistics of label arrays already in memory (uint8 ids, any sizes)."""
+    start = time.perf_counter()
+    counts, ignored, invalid, sizes = [], [], [], []
+    for label in labels:
+        label = np.asarray(label)
+        if label.ndim != 2:
+            raise ValueError(f"label maps must be 2-D (H, W) arrays of class ids, got shape {label.shape}")
+        c, ig, inv = label_histogram(label, label_set.num_classes, label_set.ignore_index)
+        counts.append(c)
+        ignored.append(ig)
+        invalid.append(inv)
+        sizes.append((label.shape[1], label.shape[0]))
+    n = len(counts)
+    ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} ids for {n} label maps")
+    return DatasetStats(
+        label_set=label_set,
+        split=split,
+        ids=ids,
+        pixel_counts=np.array(counts, dtype=np.int64).reshape(n, label_set.num_classes),
+        ignored=np.array(ignored, dtype=np.int64),
+        invalid=np.array(invalid, dtype=np.int64),
+        sizes=np.array(sizes, dtype=np.int64).reshape(n, 2),
+        pose=pose,
+        meta=meta,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def load_pose(pose_csv: Path | None, ids: Sequence[str]) -> np.ndarray | None:
+    """(N, 16, 3) pose of ``ids`` from a LIP pose CSV (NaN rows for ids it lacks), or None."""
+    if pose_csv is None or not ids:
+        return None
+    from lipkit.data import read_pose_csv
+
+    table = read_pose_csv(pose_csv)
+    missing = np.full((len(LIP_POSE_JOINTS), 3), np.nan, dtype=np.float32)
+    return np.stack([table.get(i, missing) for i in ids]).astype(np.float32)
+
+
+def load_meta(root: Path, split: str, ids: Sequence[str]) -> pd.DataFrame | None:
+    """SynthLIP metadata (``meta_<split>.jsonl`` or ``.csv``) reindexed to ``ids``, or None."""
+    jsonl, csv = root / f"meta_{split}.jsonl", root / f"meta_{split}.csv"
+    if jsonl.is_file():
+        frame = pd.read_json(jsonl, lines=True, dtype={"id": str})
+    elif csv.is_file():
+        frame = pd.read_csv(csv, dtype={"id": str})
+    else:
+        return None
+    if "id" not in frame.columns:
+        raise ValueError(f"{jsonl if jsonl.is_file() else csv}: metadata has no 'id' column")
+    return frame.set_index("id").reindex(list(ids))
+
+
+class _SplitFiles:
+    """The file paths of one LIP split (what statistics need; no image decoding)."""
+
+    def __init__(self, layout: Any, label_set: LabelSet) -> None:
+        from lipkit.data import read_id_list
+
+        self.root, self.split, self.label_set, self._layout = layout.root, layout.split, label_set, layout
+        self.ids = read_id_list(layout.id_list)
+
+    def label_path(self, i: int) -> Path:
+        return self._layout.label_dir / f"{self.ids[i]}{self._layout.label_ext}"
+
+    def image_path(self, i: int) -> Path:
+        return self._layout.image_dir / f"{self.ids[i]}{self._layout.image_ext}"
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:  # reads the header only
+        return im.size
+
+
+def compute_stats(
+    source: Any,
+    split: str = "train",
+    label_set: LabelSet | str = LIP,
+    limit: int | None = None,
+    with_pose: bool = True,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> DatasetStats:
+    """Statistics of a LIP-format split.
+
+    ``source`` is a dataset root (flat or official layout) or a ``LIPDataset``-like object
+    (``ids``, ``label_path(i)``, ``image_path(i)``, ``label_set``, optional ``root``).
+    ``limit`` takes the first N ids (None or 0: all). ``num_workers`` > 0 decodes labels in
+    that many threads (PNG decoding releases the GIL); results do not depend on it.
+    """
+    from lipkit.data import read_label
+    from lipkit.data.layout import resolve_lip
+
+    if isinstance(source, (str, Path)):
+        dataset: Any = _SplitFiles(resolve_lip(source, split), get_label_set(label_set))
+    else:
+        dataset = source
+        split = getattr(dataset, "split", split)
+    root = Path(dataset.root) if getattr(dataset, "root", None) else None
+    label_set = getattr(dataset, "label_set", None) or get_label_set(label_set)
+    n = len(dataset.ids) if not limit else min(int(limit), len(dataset.ids))
+    ids = [str(i) for i in dataset.ids[:n]]
+    has_labels = split != "test"
+
+    def one(i: int) -> tuple[np.ndarray, int, int, tuple[int, int]]:
+        if not has_labels:
+            w, h = _image_size(Path(dataset.image_path(i)))
+            return np.zeros(label_set.num_classes, np.int64), 0, 0, (w, h)
+        label = read_label(dataset.label_path(i))  # ids outside the set are counted, not fatal
+        c, ig, inv = label_histogram(label, label_set.num_classes, label_set.ignore_index)
+        return c, ig, inv, (label.shape[1], label.shape[0])
+
+    start = time.perf_counter()
+    bar = tqdm(total=n, desc=f"stats {split}", unit="img", disable=not progress)
+    results = []
+    if num_workers > 0:
+        with ThreadPoolExecutor(max_workers=num_workers) as pool:
+            for r in pool.map(one, range(n)):
+                results.append(r)
+                bar.update(1)
+    else:
+        for i in range(n):
+            results.append(one(i))
+            bar.update(1)
+    bar.close()
+    seconds = time.perf_counter() - start
+
+    pose_csv = resolve_lip(root, split, labeled=False).pose_csv if (with_pose and root is not None) else None
+    pose = load_pose(pose_csv, ids)
+    meta = load_meta(root, split, ids) if root is not None else None
+    return DatasetStats(
+        label_set=label_set,
+        split=split,
+        ids=ids,
+        pixel_counts=np.array([r[0] for r in results], dtype=np.int64).reshape(n, label_set.num_classes),
+        ignored=np.array([r[1] for r in results], dtype=np.int64),
+        invalid=np.array([r[2] for r in results], dtype=np.int64),
+        sizes=np.array([r[3] for r in results], dtype=np.int64).reshape(n, 2),
+        pose=pose,
+        meta=meta,
+        seconds=seconds,
+    )
+
+
+# --------------------------------------------------------------------- markdown and CLI
+def markdown_table(frame: pd.DataFrame | pd.Series, floatfmt: str = ".4g", index: bool = True) -> str:
+    """A GitHub markdown table of a DataFrame (no extra dependency)."""
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    cols = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else format(float(v), floatfmt)
+        return str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for key, row in frame.iterrows():
+        cells = ([fmt(key)] if index else []) + [fmt(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(stats: DatasetStats) -> str:
+    """All tables of a DatasetStats as one markdown document."""
+    parts = [f"# Statistics of {stats.label_set.name} split {stats.split!r}: {stats.num_images} images", ""]
+    parts += ["## Classes", "", markdown_table(stats.class_table()), ""]
+    parts += ["## Image sizes", "", markdown_table(stats.size_summary()), ""]
+    if stats.pose is not None:
+        parts += ["## Pose joints annotated (occlusion / truncation proxy)", "", markdown_table(stats.pose_visibility()), ""]
+    if stats.meta is not None:
+        for column in ("view", "truncation", "occlusion"):
+            counts = stats.meta_counts(column)
+            if len(counts):
+                parts += [f"## SynthLIP {column}", "", markdown_table(counts), ""]
+    parts += [f"{stats.num_images} images in {stats.seconds:.2f} s ({stats.rate:.0f} images/s)"]
+    return "\n".join(parts)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, help="LIP-format dataset root (flat or official layout)")
+    parser.add_argument("--split", default="train", choices=("train", "val", "test"))
+    parser.add_argument("--label-set", default="lip", help="label set name (lip, cihp, atr, pascal-person-part)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--workers", type=int, default=0, help="threads decoding labels (0: main thread)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary and class table as JSON here")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lipkit.data import LIPDataError
+
+    try:
+        stats = compute_stats(args.root, args.split, label_set=args.label_set, limit=args.limit or None,
+                              num_workers=args.workers, progress=not args.no_progress)
+    except (LIPDataError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}")
+        return 1
+    print(report(stats))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        table = stats.class_table().reset_index()
+        payload = {"summary": stats.summary(), "classes": json.loads(table.to_json(orient="records"))}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0

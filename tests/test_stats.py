@@ -1,0 +1,184 @@
+import json
+from itertools import combinations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lipkit.__main__ import main
+from lipkit.data import write_pose_csv
+from lipkit.labels import LIP, LIP_POSE_JOINTS
+from lipkit.stats import compute_stats, label_histogram, markdown_table, stats_from_labels
+
+
+def _labels():
+    """Three small hand-made label maps of different sizes (H x W)."""
+    a = np.zeros((4, 6), np.uint8)
+    a[0, :3] = 2  # hair: 3 px
+    a[1:3, 1:4] = 5  # upper-clothes: 6 px
+    a[3, 5] = 255  # ignore: 1 px
+    b = np.zeros((5, 3), np.uint8)
+    b[0, 0] = 2  # hair 1
+    b[1:, 1] = 9  # pants 4
+    b[2, 2] = 14  # left arm 1
+    c = np.full((2, 2), 5, np.uint8)  # upper-clothes only (no background)
+    c[1, 1] = 30  # invalid id for LIP
+    return [a, b, c]
+
+
+def test_label_histogram_counts_classes_ignore_and_invalid():
+    a = np.array([[0, 0, 3], [255, 19, 25]], np.uint8)
+    counts, ignored, invalid = label_histogram(a, 20)
+    expected = np.zeros(20, np.int64)
+    expected[[0, 3, 19]] = [2, 1, 1]
+    np.testing.assert_array_equal(counts, expected)
+    assert (ignored, invalid) == (1, 1)
+
+
+def test_class_table_against_hand_counts():
+    st = stats_from_labels(_labels(), LIP, ids=["a", "b", "c"], split="x")
+    t = st.class_table()
+    assert t.loc[2, "images"] == 2 and t.loc[5, "images"] == 2 and t.loc[9, "images"] == 1 and t.loc[0, "images"] == 2
+    assert t.loc[5, "pixels"] == 6 + 3
+    labelled = (24 - 1) + 15 + 3  # all pixels minus ignore and invalid
+    assert t["pixels"].sum() == labelled
+    assert t.loc[2, "pixel_share"] == pytest.approx(4 / labelled)
+    assert t["pixel_share"].sum() == pytest.approx(1.0)
+    # median share of image area where present: hair 3/24 and 1/15
+    assert t.loc[2, "median_region"] == pytest.approx(np.median([3 / 24, 1 / 15]))
+    assert np.isnan(t.loc[3, "median_region"])  # glove never present
+    np.testing.assert_array_equal(st.sizes, [[6, 4], [3, 5], [2, 2]])  # (width, height)
+    assert st.ignored.tolist() == [1, 0, 0] and st.invalid.tolist() == [0, 0, 1]
+
+
+def test_cooccurrence_matches_brute_force():
+    rng = np.random.default_rng(0)
+    labels = [rng.choice([0, 1, 2, 5, 9, 13, 14, 15, 19], size=(rng.integers(3, 9), rng.integers(3, 9)),
+                         p=[.4, .02, .1, .2, .1, .08, .04, .04, .02]).astype(np.uint8) for _ in range(25)]
+    st = stats_from_labels(labels, LIP)
+    count = st.cooccurrence("count").to_numpy()
+    sets = [set(np.unique(l).tolist()) for l in labels]
+    for i in range(20):
+        assert count[i, i] == sum(i in s for s in sets)
+    for i, j in combinations(range(20), 2):
+        both = sum(i in s and j in s for s in sets)
+        assert count[i, j] == both == count[j, i]
+    cond = st.cooccurrence("conditional").to_numpy()
+    jac = st.cooccurrence("jaccard").to_numpy()
+    i, j = 2, 14
+    assert cond[i, j] == pytest.approx(count[i, j] / count[i, i])
+    assert jac[i, j] == pytest.approx(count[i, j] / sum((i in s) or (j in s) for s in sets))
+    with pytest.raises(ValueError, match="co-occurrence mode"):
+        st.cooccurrence("bogus")
+
+
+def test_region_sizes_and_image_sizes():
+    st = stats_from_labels(_labels(), LIP, ids=["a", "b", "c"])
+    rs = st.region_sizes()
+    assert len(rs) == 3 + 4 + 1  # (image, class) pairs present: a {0,2,5}, b {0,2,9,14}, c {5}
+    row = rs[(rs["id"] == "b") & (rs["class"] == "Pants")].iloc[0]
+    assert row["pixels"] == 4 and row["area_share"] == pytest.approx(4 / 15)
+    sizes = st.image_sizes().set_index("id")
+    assert sizes.loc["a", "width"] == 6 and sizes.loc["a", "height"] == 4
+    assert sizes["classes_present"].tolist() == [2, 3, 1]  # background not counted
+
+
+def _write_split(root, split, labels, poses=None, meta=None):
+    (root / f"{split}_images").mkdir(parents=True)
+    (root / f"{split}_segmentations").mkdir(parents=True)
+    ids = [f"{split}_{i:03d}" for i in range(len(labels))]
+    for i, lab in zip(ids, labels):
+        h, w = lab.shape
+        Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(root / f"{split}_images" / f"{i}.jpg")
+        Image.fromarray(lab, mode="L").save(root / f"{split}_segmentations" / f"{i}.png")
+    (root / f"{split}_id.txt").write_text("\n".join(ids) + "\n")
+    if poses is not None:
+        write_pose_csv(root / f"lip_{split}_set.csv", dict(zip(ids, poses)))
+    if meta is not None:
+        with open(root / f"meta_{split}.jsonl", "w") as f:
+            for i, m in zip(ids, meta):
+                f.write(json.dumps({"id": i, **m}) + "\n")
+    return ids
+
+
+@pytest.fixture()
+def tiny_root(tmp_path):
+    root = tmp_path / "lip"
+    labels = _labels()[:2] * 3  # 6 maps (ids inside LIP, one ignore pixel)
+    poses = []
+    for k in range(len(labels)):
+        p = np.full((16, 3), np.nan, np.float32)
+        p[: 10 + k, :2] = 1.0  # image k has 10 + k annotated joints
+        p[: 10 + k, 2] = 0.0
+        p[0, 2] = 1.0
+        poses.append(p)
+    views = ["front", "back", "left", "front", "right", "back"]
+    meta = [{"view": v, "truncation": 0.5 * (k % 2), "garments": ["pants"]} for k, v in enumerate(views)]
+    _write_split(root, "train", labels, poses, meta)
+    return root, labels
+
+
+def test_compute_stats_reads_the_flat_layout(tiny_root):
+    root, labels = tiny_root
+    st = compute_stats(root, "train", progress=False)
+    ref = stats_from_labels(labels, LIP)
+    np.testing.assert_array_equal(st.pixel_counts, ref.pixel_counts)
+    np.testing.assert_array_equal(st.sizes, ref.sizes)
+    assert st.ids[0] == "train_000" and st.num_images == 6
+    # pose: joint j annotated in images with 10 + k > j
+    vis = st.pose_visibility()
+    assert list(vis.index) == list(LIP_POSE_JOINTS)
+    assert vis["annotated"].iloc[0] == 1.0 and vis["annotated"].iloc[12] == pytest.approx(3 / 6)
+    assert vis["v_is_1"].iloc[0] == 1.0 and vis["v_is_1"].iloc[1] == 0.0
+    assert st.joints_per_image().loc[10:15].tolist() == [1] * 6
+    assert st.view_counts().to_dict() == {"back": 2, "front": 2, "left": 1, "right": 1}
+    trunc = st.truncation_counts()
+    assert trunc.sum() == 6 and trunc.iloc[0] == 3  # three images with truncation 0
+
+
+def test_compute_stats_limit_and_threads_give_the_same_numbers(tiny_root):
+    root, _ = tiny_root
+    full = compute_stats(root, "train", progress=False)
+    threaded = compute_stats(root, "train", progress=False, num_workers=2)
+    np.testing.assert_array_equal(full.pixel_counts, threaded.pixel_counts)
+    part = compute_stats(root, "train", progress=False, limit=2)
+    np.testing.assert_array_equal(part.pixel_counts, full.pixel_counts[:2])
+    assert part.pose.shape == (2, 16, 3) and len(part.meta) == 2
+
+
+def test_test_split_sizes_come_from_image_headers(tmp_path):
+    root = tmp_path / "lip"
+    (root / "test_images").mkdir(parents=True)
+    Image.fromarray(np.zeros((7, 11, 3), np.uint8)).save(root / "test_images" / "t1.jpg")
+    (root / "test_id.txt").write_text("t1\n")
+    st = compute_stats(root, "test", progress=False)
+    np.testing.assert_array_equal(st.sizes, [[11, 7]])
+    assert st.pixel_counts.sum() == 0
+
+
+def test_cli_prints_tables_and_writes_json(tiny_root, tmp_path, capsys):
+    root, _ = tiny_root
+    out = tmp_path / "o" / "stats.json"
+    assert main(["stats", str(root), "--split", "train", "--no-progress", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| 5 | Upper-clothes |" in text and "## SynthLIP view" in text
+    payload = json.loads(out.read_text())
+    assert payload["summary"]["images"] == 6 and len(payload["classes"]) == 20
+
+
+def test_cli_bad_root_is_a_clear_error(tmp_path, capsys):
+    assert main(["stats", str(tmp_path / "nope"), "--no-progress"]) == 1
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_markdown_table_shape():
+    st = stats_from_labels(_labels(), LIP)
+    lines = markdown_table(st.class_table()).splitlines()
+    assert len(lines) == 2 + 20 and lines[0].count("|") == 8
+
+
+@pytest.mark.samples
+def test_real_lip_sample_classes(samples):
+    st = compute_stats(samples / "lip", "train", progress=False)
+    assert set(np.flatnonzero(st.presence[0])) == {0, 2, 5, 13, 14, 15}
+    assert st.sizes.tolist() == [[154, 220]]
