@@ -2,7 +2,7 @@
 
 Every failure raises :class:`LIPDataError`, whose message starts with the file and says what is
 wrong and, where there is one, what to do. ``err.path`` and ``err.kind`` (a short tag such as
-``"truncated"`` or ``"label-values"``) let ``check-data`` group problems without parsing text.
+``"truncated-image"`` or ``"label-values"``) let ``check-data`` group problems without parsing text.
 
 Images come back as ``(H, W, 3)`` uint8 RGB whatever their mode (grayscale, palette, RGBA: alpha
 dropped, CMYK, 16-bit: scaled to 8 bits). EXIF orientation is ignored on purpose: LIP labels are
@@ -53,17 +53,18 @@ def open_image(path: PathLike, what: str = "image") -> Image.Image:
     except IsADirectoryError:
         raise _fail(path, f"missing-{what}", f"expected a {what} file, found a folder") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise _fail(path, "unreadable", f"cannot read {what}: not a valid image file ({exc})") from None
+        raise _fail(path, f"unreadable-{what}", f"cannot read {what}: not a valid image file ({exc})") from None
 
 
-def _decode(img: Image.Image, path: PathLike, what: str) -> None:
+def decode(img: Image.Image, path: PathLike, what: str) -> None:
     """Force a full decode so truncated or corrupt pixel data fails here, not later."""
     try:
         img.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         text = str(exc)
-        kind = "truncated" if "truncated" in text.lower() or isinstance(exc, EOFError) else "unreadable"
-        reason = "file is truncated" if kind == "truncated" else "pixel data is corrupt"
+        truncated = "truncated" in text.lower() or isinstance(exc, EOFError)
+        kind = f"truncated-{what}" if truncated else f"unreadable-{what}"
+        reason = "file is truncated" if truncated else "pixel data is corrupt"
         raise _fail(path, kind, f"cannot decode {what}: {reason} ({text}); re-extract or re-download it") from None
 
 
@@ -90,7 +91,7 @@ def image_to_rgb(img: Image.Image, path: PathLike = "<image>") -> np.ndarray:
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB (grayscale, palette, RGBA, CMYK, 16-bit converted)."""
     with open_image(path, "image") as img:
-        _decode(img, path, "image")
+        decode(img, path, "image")
         return image_to_rgb(img, path)
 
 
@@ -138,7 +139,7 @@ def check_label_values(label: np.ndarray, label_set: LabelSet, path: PathLike = 
 def read_label(path: PathLike, label_set: LabelSet | None = None) -> np.ndarray:
     """Read a label PNG as ``(H, W)`` uint8 ids; with ``label_set``, also check every value is valid."""
     with open_image(path, "label") as img:
-        _decode(img, path, "label")
+        decode(img, path, "label")
         label = label_array(img, path)
     if label_set is not None:
         check_label_values(label, label_set, path)
