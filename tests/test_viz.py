@@ -1,0 +1,129 @@
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from PIL import Image
+
+from lipkit import viz
+from lipkit.labels import LIP, PASCAL_PERSON_PART
+from lipkit.stats import stats_from_labels
+from lipkit.widgets import browse
+
+
+def _sample(seed=0, h=12, w=9, pose=True):
+    rng = np.random.default_rng(seed)
+    label = rng.choice([0, 2, 5, 13, 14, 15], size=(h, w)).astype(np.uint8)
+    item = {"image": rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "label": label, "id": f"s{seed}"}
+    if pose:
+        p = np.full((16, 3), np.nan, np.float32)
+        p[[5, 0, 8], :2] = [[1, 10], [7, 10], [4, 2]]  # L_Ankle, R_Ankle, B_Neck
+        item["pose"] = p
+    return item
+
+
+def test_colorize_uses_the_palette_and_white_for_ignore():
+    label = np.array([[0, 5], [19, 255]], np.uint8)
+    rgb = viz.colorize(label, LIP)
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[0, 1]) == LIP.palette[5] and tuple(rgb[1, 0]) == LIP.palette[19]
+    assert tuple(rgb[1, 1]) == (255, 255, 255) and tuple(rgb[0, 0]) == (0, 0, 0)
+    assert tuple(viz.colorize(np.array([[6]], np.uint8), PASCAL_PERSON_PART)[0, 0]) == (0, 128, 128)
+    with pytest.raises(ValueError, match="label map"):
+        viz.colorize(np.zeros((2, 2, 3), np.uint8))
+
+
+def test_overlay_blends_only_person_pixels():
+    s = _sample()
+    img, lab = s["image"], s["label"]
+    np.testing.assert_array_equal(viz.overlay(img, lab, LIP, alpha=0.0), img)
+    full = viz.overlay(img, lab, LIP, alpha=1.0)
+    person = lab != 0
+    np.testing.assert_array_equal(full[person], LIP.palette_array[lab[person]])
+    np.testing.assert_array_equal(full[~person], img[~person])
+    half = viz.overlay(img, lab, LIP, alpha=0.5).astype(int)
+    expect = np.rint(0.5 * img[person].astype(float) + 0.5 * LIP.palette_array[lab[person]]).astype(int)
+    assert np.abs(half[person] - expect).max() <= 1
+    grey = viz.overlay(img[..., 0], lab, LIP, alpha=0.0)
+    np.testing.assert_array_equal(grey[..., 2], img[..., 0])
+    with pytest.raises(ValueError, match="sizes differ"):
+        viz.overlay(img, lab[:-1], LIP)
+
+
+def test_class_bars_order_colours_and_groups():
+    values = np.array([5, 1, 9, 0, 0, 7] + [2] * 14, float)
+    fig = viz.class_bars(values, LIP, sort=True, skip_background=True)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 19 and heights == sorted(heights, reverse=True)
+    assert ax.get_xticklabels()[0].get_text() == "Hair"  # 9 is the largest without background
+    assert np.allclose(ax.patches[0].get_facecolor()[:3], np.array(LIP.palette[2]) / 255)
+    two = viz.class_bars(pd.DataFrame({"baseline": values, "ssl": values + 1}), LIP)
+    assert len(two.axes[0].patches) == 40 and two.axes[0].get_legend() is not None
+    with pytest.raises(ValueError, match="20 classes"):
+        viz.class_bars(np.ones(7), LIP)
+
+
+def test_dataset_figures_are_figures_and_write_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    items = [_sample(i, h=10 + i, w=8 + 2 * i) for i in range(5)]
+    st = stats_from_labels([it["label"] for it in items], LIP, ids=[it["id"] for it in items])
+    figs = [
+        viz.palette_legend(LIP), viz.example_grid(items, LIP, ncols=3, show_pose=True),
+        viz.images_per_class(st), viz.pixel_share(st), viz.region_sizes(st), viz.cooccurrence(st),
+        viz.size_distribution(st), viz.view_distribution(st), viz.pose_visibility(st),
+        viz.learning_curves(pd.DataFrame({"step": [1, 2, 1, 2], "loss": [2, 1, 3, 2], "run": list("aabb")}),
+                            "step", ["loss"], hue="run"),
+    ]
+    assert all(isinstance(f, Figure) for f in figs)
+    assert list(tmp_path.iterdir()) == []
+    grid = figs[1]
+    assert len([a for a in grid.axes if a.axison]) == 5 * 2  # image + overlay per sample
+    assert len(figs[4].axes[0].get_xticklabels()) == 19
+
+
+def test_example_grid_rejects_unknown_rows():
+    with pytest.raises(ValueError, match="unknown row"):
+        viz.example_grid([_sample()], rows=("image", "depth"))
+
+
+def test_draw_pose_colours_left_and_right_joints():
+    fig = Figure()
+    ax = fig.subplots()
+    viz.draw_pose(ax, _sample()["pose"])
+    offsets = ax.collections[0].get_offsets()
+    colours = ax.collections[0].get_facecolors()
+    by_point = {tuple(np.asarray(o).tolist()): tuple(c[:3]) for o, c in zip(offsets, colours)}
+    assert len(by_point) == 3  # NaN joints are skipped
+    assert np.allclose(by_point[(1.0, 10.0)], to_rgb(viz.POSE_COLORS["left"]))  # L_Ankle
+    assert np.allclose(by_point[(7.0, 10.0)], to_rgb(viz.POSE_COLORS["right"]))  # R_Ankle
+    assert len(ax.lines) == 0  # no limb has both ends annotated
+
+
+def test_save_figure_makes_parents_and_saver_can_be_off(tmp_path):
+    fig = viz.palette_legend()
+    path = viz.save_figure(fig, tmp_path / "a" / "b" / "legend.png", dpi=50)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > 10
+    assert viz.saver("")(fig, "x.png") is fig
+    assert viz.saver(tmp_path / "f")(fig, "x.png") is fig and (tmp_path / "f" / "x.png").is_file()
+
+
+def test_browser_panels_and_toggles():
+    items = [_sample(i) for i in range(3)]
+    b = browse(items, LIP, panels={"prediction": lambda s, i: s["label"][::-1]})
+    fig = b.figure(1)
+    assert [a.get_title() for a in fig.axes] == ["image + labels", "ground truth", "prediction"]
+    assert len(fig.axes[0].collections) == 1  # pose joints drawn
+    b.show_overlay, b.show_pose = False, False
+    fig = b.figure(1)
+    assert fig.axes[0].get_title() == "image" and len(fig.axes[0].collections) == 0
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), items[1]["image"])
+    with pytest.raises(IndexError):
+        b.figure(3)
+    box = b.widget  # builds the ipywidgets view and renders the first sample
+    slider = box.children[0].children[1]
+    slider.value = 2
+    assert b.index == 2
+    with pytest.raises(ValueError, match="empty"):
+        browse([])
