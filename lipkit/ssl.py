@@ -1,0 +1,397 @@
+"""Self-supervised structure-sensitive learning (SSL): joints from parsing maps and the SSL loss.
+
+Gong et al., CVPR 2017, section 4, and its release (Engineering-Course/LIP_SSL, Caffe fork
+caffe_ssl); the facts are in ``shared/reference/lip_facts.md`` section 3. No pose annotation is
+used: a "joint" is the centre of a merged region of the parsing map (9 for LIP), computed for the
+prediction (argmax of the logits) and for the ground truth on the logits' grid. Each joint becomes a
+Gaussian heatmap and the joint error of an image is ``0.05 * 1/2 * sum (H_pred - H_gt)^2``.
+
+Everything is vectorised over the batch: region centres come from one ``bincount`` over
+(image, joint, column) keys and one over (image, joint, row) keys; the joint error uses the
+separability of the Gaussian (sums over x and over y) instead of materialising heatmaps.
+
+Loss modes of :class:`StructureSensitiveLoss`:
+
+``"none"``      plain pixel-wise cross-entropy (ignore 255), averaged over the valid pixels of the batch.
+``"paper"``     ``L_joint x L_parsing`` per image, L_joint held constant: every pixel's CE is multiplied
+                by its image's joint error, summed over the batch and divided by the number of valid
+                pixels of the batch (this is also how the released layer computes its *value*). The
+                gradient w.r.t. image n's logits is therefore ``L_joint[n]`` times that of ``"none"``.
+``"released"``  the value of ``"paper"`` with the gradient of ``"none"``. The released Caffe layer's
+                backward pass ignores L_joint, so the joint term only changes the reported loss, not the
+                parameter updates; this mode reproduces that exactly, so that the "paper" vs
+                "released" difference can be measured rather than argued.
+``"soft"``      a differentiable variant: ``CE + soft_weight * D`` where ``D`` is the mean over
+                ground-truth-present joints of the squared distance between the predicted joint (the
+                centroid of the group's softmax mass, i.e. the sum of its classes' probabilities, over
+                non-ignored cells) and the ground-truth region centre (exact mean, not truncated), with
+                x divided by the grid width and y by the grid height, so ``D`` lies in [0, 2]. The
+                gradient flows through the softmax into every class of the group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lipkit.labels import IGNORE_INDEX
+
+Groups = tuple[tuple[int, ...], ...]
+
+# The 9 joints of the release (lip_facts.md section 3). Ids 0, 3, 6, 8, 10 and 255 join no joint.
+LIP_JOINT_GROUPS: Groups = (
+    (1, 2, 4, 13),  # head: hat, hair, sunglasses, face
+    (5, 7, 11),  # upper body: upper-clothes, coat, scarf
+    (9, 12),  # lower body: pants, skirt
+    (14,),  # left arm
+    (15,),  # right arm
+    (16,),  # left leg
+    (17,),  # right leg
+    (18,),  # left shoe
+    (19,),  # right shoe
+)
+LIP_JOINT_NAMES: tuple[str, ...] = (
+    "head", "upper-body", "lower-body", "left-arm", "right-arm", "left-leg", "right-leg", "left-shoe", "right-shoe",
+)
+# Ablation: the release's joints without the two shoe joints (small, often missing regions).
+LIP_JOINT_GROUPS_NO_SHOES: Groups = LIP_JOINT_GROUPS[:7]
+LIP_JOINT_NAMES_NO_SHOES: tuple[str, ...] = LIP_JOINT_NAMES[:7]
+# PASCAL-Person-Part has no left/right classes: one joint per part (ids 1..6).
+PASCAL_JOINT_GROUPS: Groups = ((1,), (2,), (3,), (4,), (5,), (6,))
+PASCAL_JOINT_NAMES: tuple[str, ...] = ("head", "torso", "upper-arms", "lower-arms", "upper-legs", "lower-legs")
+
+JOINT_GROUPS: dict[str, tuple[Groups, tuple[str, ...]]] = {
+    "lip": (LIP_JOINT_GROUPS, LIP_JOINT_NAMES),
+    "lip-no-shoes": (LIP_JOINT_GROUPS_NO_SHOES, LIP_JOINT_NAMES_NO_SHOES),
+    "pascal": (PASCAL_JOINT_GROUPS, PASCAL_JOINT_NAMES),
+}
+
+JOINT_ERROR_SCALE = 0.05 * 0.5  # the release's loss weight (0.05) times the 1/2 of the squared error
+_LUT_SIZE = 256  # label maps are 8-bit; 255 is ignore
+
+
+def get_joint_groups(groups: str | Sequence[Sequence[int]]) -> Groups:
+    """Resolve a name from :data:`JOINT_GROUPS` or check an explicit tuple of id tuples."""
+    if isinstance(groups, str):
+        try:
+            return JOINT_GROUPS[groups.lower().replace("_", "-")][0]
+        except KeyError:
+            raise ValueError(f"unknown joint groups {groups!r}; choose one of {', '.join(JOINT_GROUPS)}") from None
+    out = tuple(tuple(int(i) for i in g) for g in groups)
+    if not out or any(not g for g in out):
+        raise ValueError(f"groups must be a non-empty sequence of non-empty id tuples, got {groups!r}")
+    flat = [i for g in out for i in g]
+    if len(set(flat)) != len(flat):
+        raise ValueError(f"groups must be disjoint (a class belongs to at most one joint), got {out}")
+    if any(not 0 <= i < IGNORE_INDEX for i in flat):
+        raise ValueError(f"group ids must lie in [0, {IGNORE_INDEX}), got {out}")
+    return out
+
+
+def joint_names(groups: str | Sequence[Sequence[int]]) -> tuple[str, ...]:
+    """Names of the joints of ``groups`` (``joint0``, ``joint1``... for unnamed custom groups)."""
+    resolved = get_joint_groups(groups)
+    for known, names in JOINT_GROUPS.values():
+        if known == resolved:
+            return names
+    return tuple(f"joint{i}" for i in range(len(resolved)))
+
+
+@lru_cache(maxsize=32)
+def _group_lut(groups: Groups, device: torch.device) -> Tensor:
+    """A 256-entry table: class id -> joint index, J for ids in no group."""
+    lut = torch.full((_LUT_SIZE,), len(groups), dtype=torch.long)
+    for j, ids in enumerate(groups):  # once per (groups, device); not per image
+        lut[list(ids)] = j
+    return lut.to(device)
+
+
+def _check_labels(labels: Tensor, name: str) -> None:
+    if not isinstance(labels, Tensor) or labels.dim() != 3:
+        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"{name} must be an (N, h, w) tensor of class ids, got {shape}")
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}")
+
+
+def _region_sums(labels: Tensor, groups: Groups) -> tuple[Tensor, Tensor, Tensor]:
+    """Per (image, joint): pixel count, sum of columns, sum of rows (all int64, shape (N, J))."""
+    n, h, w = labels.shape
+    j = len(groups)
+    dev = labels.device
+    g = _group_lut(groups, dev)[labels.long().clamp(0, _LUT_SIZE - 1)]  # (N, h, w), J = no joint
+    base = g + (torch.arange(n, device=dev) * (j + 1)).view(n, 1, 1)
+    col_hist = torch.bincount((base * w + torch.arange(w, device=dev)).view(-1), minlength=n * (j + 1) * w)
+    row_hist = torch.bincount((base * h + torch.arange(h, device=dev).view(h, 1)).view(-1), minlength=n * (j + 1) * h)
+    col_hist = col_hist.view(n, j + 1, w)[:, :j]
+    row_hist = row_hist.view(n, j + 1, h)[:, :j]
+    count = col_hist.sum(-1)
+    sum_x = (col_hist * torch.arange(w, device=dev)).sum(-1)
+    sum_y = (row_hist * torch.arange(h, device=dev)).sum(-1)
+    return count, sum_x, sum_y
+
+
+def parsing_to_joints(labels: Tensor, groups: str | Sequence[Sequence[int]] = LIP_JOINT_GROUPS) -> tuple[Tensor, Tensor]:
+    """Joint positions from parsing maps ``labels`` (N, h, w).
+
+    Returns ``joints`` (N, J, 2) int64 as (x = column, y = row), the mean column and mean row of the
+    group's pixels truncated to integers as in the release, and ``present`` (N, J) bool. An absent
+    region gives the joint (0, 0) with ``present`` False.
+    """
+    _check_labels(labels, "labels")
+    count, sum_x, sum_y = _region_sums(labels, get_joint_groups(groups))
+    present = count > 0
+    safe = count.clamp(min=1)
+    # Non-negative integers: floor division is the release's truncation of the mean.
+    joints = torch.stack((sum_x // safe, sum_y // safe), dim=-1) * present.unsqueeze(-1)
+    return joints, present
+
+
+def _peak(sigma: float) -> float:
+    return 4.0 / (sigma * math.sqrt(2.0 * math.pi))
+
+
+def _gaussians_1d(centres: Tensor, length: int, sigma: float, dtype: torch.dtype) -> Tensor:
+    """exp(-(t - c)^2 / (2 sigma^2)) for t in 0..length-1; shape centres.shape + (length,)."""
+    t = torch.arange(length, device=centres.device, dtype=dtype)
+    return torch.exp(-((t - centres.to(dtype).unsqueeze(-1)) ** 2) / (2.0 * sigma * sigma))
+
+
+def joint_heatmaps(
+    joints: Tensor,
+    present: Tensor,
+    size: tuple[int, int],
+    sigma: float = 1.0,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Gaussian heatmaps (N, J, h, w) of ``joints`` (N, J, 2) as (x, y) on an ``size = (h, w)`` grid.
+
+    ``h(x, y) = 4 / (sigma sqrt(2 pi)) * exp(-((x - cx)^2 + (y - cy)^2) / (2 sigma^2))``, and an
+    all-zero map where ``present`` is False. ``joints`` may be fractional (soft joints).
+    """
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if joints.dim() != 3 or joints.shape[-1] != 2 or present.shape != joints.shape[:2]:
+        raise ValueError(f"joints must be (N, J, 2) and present (N, J), got {tuple(joints.shape)} and {tuple(present.shape)}")
+    h, w = int(size[0]), int(size[1])
+    gx = _gaussians_1d(joints[..., 0], w, sigma, dtype)  # (N, J, w)
+    gy = _gaussians_1d(joints[..., 1], h, sigma, dtype)  # (N, J, h)
+    scale = _peak(sigma) * present.to(dtype)
+    return scale[..., None, None] * gy.unsqueeze(-1) * gx.unsqueeze(-2)
+
+
+def joint_error(
+    pred_labels: Tensor,
+    gt_labels: Tensor,
+    groups: str | Sequence[Sequence[int]] = LIP_JOINT_GROUPS,
+    sigma: float = 1.0,
+) -> Tensor:
+    """Per-image joint error (N,) float32: ``0.05 * 1/2 * sum over joints and cells (H_pred - H_gt)^2``.
+
+    Both label maps are (N, h, w) on the same grid (the logits' grid in the loss). Computed without
+    building heatmaps: a product of 1-D Gaussians sums over the grid as (sum over x) * (sum over y).
+    """
+    _check_labels(pred_labels, "pred_labels")
+    _check_labels(gt_labels, "gt_labels")
+    if pred_labels.shape != gt_labels.shape:
+        raise ValueError(f"pred_labels {tuple(pred_labels.shape)} and gt_labels {tuple(gt_labels.shape)} differ in shape")
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    n, h, w = gt_labels.shape
+    joints, present = parsing_to_joints(torch.cat((pred_labels, gt_labels.to(pred_labels.dtype))), groups)
+    dt = torch.float64
+    gx = _gaussians_1d(joints[..., 0], w, sigma, dt)  # (2N, J, w)
+    gy = _gaussians_1d(joints[..., 1], h, sigma, dt)
+    a = present.to(dt) * _peak(sigma)  # heatmap amplitude per joint (0 when absent)
+    ap, ag = a[:n], a[n:]
+    gxp, gxg, gyp, gyg = gx[:n], gx[n:], gy[:n], gy[n:]
+    pp = ap * ap * (gxp * gxp).sum(-1) * (gyp * gyp).sum(-1)
+    gg = ag * ag * (gxg * gxg).sum(-1) * (gyg * gyg).sum(-1)
+    pg = ap * ag * (gxp * gxg).sum(-1) * (gyp * gyg).sum(-1)
+    sq = (pp + gg - 2.0 * pg).clamp(min=0.0)  # sum over cells of (H_pred - H_gt)^2, per joint
+    return (JOINT_ERROR_SCALE * sq.sum(-1)).to(torch.float32)
+
+
+def nearest_downsample(target: Tensor, size: tuple[int, int]) -> Tensor:
+    """``target`` (N, H, W) resized to ``size`` with the index rule of ``F.interpolate(mode="nearest")``."""
+    H, W = target.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if (h, w) == (H, W):
+        return target
+
+    def idx(src: int, dst: int) -> Tensor:
+        # Let F.interpolate pick the source index of every output cell, so the rule is exactly torch's.
+        ramp = torch.arange(src, dtype=torch.float32, device=target.device).view(1, 1, src)
+        return F.interpolate(ramp, size=dst, mode="nearest").view(dst).long()
+
+    return target.index_select(-2, idx(H, h)).index_select(-1, idx(W, w))
+
+
+class LossOutput(NamedTuple):
+    """``loss`` to backpropagate; ``ce`` and ``joint_error`` detached batch means for logging."""
+
+    loss: Tensor
+    ce: Tensor
+    joint_error: Tensor
+
+
+MODES = ("none", "paper", "released", "soft")
+
+
+class StructureSensitiveLoss(nn.Module):
+    """Cross-entropy with the structure-sensitive term of LIP (see the module docstring for modes).
+
+    ``loss_fn(logits, target)``: ``logits`` (N, K, h, w) at the output stride, ``target`` (N, H, W)
+    int64 at full resolution. CE uses logits bilinearly upsampled to (H, W) (align_corners=False),
+    ignoring ``ignore_index``. Joints use the target nearest-downsampled to (h, w) and the argmax of
+    the logits on that grid. A dict ``{"out": fused, "scales": (...)}`` is accepted too and handled by
+    :func:`multi_output_loss` (one loss per output, summed, as the release's four loss layers).
+
+    ``normalize_weights`` (modes "paper"/"released"): divide the per-image joint errors by their batch
+    mean so the loss keeps the scale of CE and only the relative weighting of images changes (a batch
+    whose joint errors are all 0 gets weight 0, as the unnormalised product would; with batch size 1
+    the weight is always 1 otherwise). ``track_joint_error=False`` skips the joint error in mode
+    "none" (then ``joint_error`` is NaN).
+    """
+
+    def __init__(
+        self,
+        mode: str = "none",
+        groups: str | Sequence[Sequence[int]] = LIP_JOINT_GROUPS,
+        sigma: float = 1.0,
+        soft_weight: float = 1.0,
+        ignore_index: int = IGNORE_INDEX,
+        normalize_weights: bool = False,
+        track_joint_error: bool = True,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        if soft_weight < 0:
+            raise ValueError(f"soft_weight must be >= 0, got {soft_weight}")
+        self.mode = mode
+        self.groups = get_joint_groups(groups)
+        self.sigma = float(sigma)
+        self.soft_weight = float(soft_weight)
+        self.ignore_index = int(ignore_index)
+        self.normalize_weights = bool(normalize_weights)
+        self.track_joint_error = bool(track_joint_error)
+        self._max_id = max(i for g in self.groups for i in g)
+
+    def extra_repr(self) -> str:
+        return (
+            f"mode={self.mode!r}, joints={len(self.groups)}, sigma={self.sigma}, soft_weight={self.soft_weight}, "
+            f"normalize_weights={self.normalize_weights}"
+        )
+
+    def forward(self, logits: Tensor | Mapping[str, object], target: Tensor) -> LossOutput:
+        if isinstance(logits, Mapping):
+            return multi_output_loss(self, logits, target)
+        if not isinstance(logits, Tensor) or logits.dim() != 4:
+            raise ValueError(f"logits must be an (N, K, h, w) tensor, got {getattr(logits, 'shape', type(logits))}")
+        if not isinstance(target, Tensor) or target.dim() != 3 or target.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"target must be an (N, H, W) tensor with N = {logits.shape[0]} matching logits, "
+                f"got {getattr(target, 'shape', type(target))}"
+            )
+        n, k, h, w = logits.shape
+        if self._max_id >= k:
+            raise ValueError(f"groups use class id {self._max_id} but logits have only {k} classes; pass matching groups")
+        target = target.long()
+        big = target.shape[-2:]
+        up = logits if (h, w) == tuple(big) else F.interpolate(logits, size=big, mode="bilinear", align_corners=False)
+        ce_pix = F.cross_entropy(up, target, ignore_index=self.ignore_index, reduction="none")
+        n_valid = (target != self.ignore_index).sum().clamp(min=1)
+        ce_img = ce_pix.sum(dim=(1, 2))  # (N,) summed CE of each image
+        ce = ce_img.sum() / n_valid
+
+        need_joints = self.mode != "none" or self.track_joint_error
+        small = jerr = None
+        if need_joints:
+            with torch.no_grad():
+                small = nearest_downsample(target, (h, w))
+                jerr = joint_error(logits.argmax(dim=1), small, self.groups, self.sigma)
+
+        if self.mode == "none":
+            loss = ce
+        elif self.mode in ("paper", "released"):
+            weights = jerr.to(ce_img.dtype)
+            if self.normalize_weights:
+                mean = weights.mean()
+                weights = weights / mean if mean > 0 else torch.zeros_like(weights)
+            weighted = (ce_img * weights).sum() / n_valid
+            # "released": value of the weighted loss, gradient of plain CE (ce - ce.detach() is exactly 0).
+            loss = weighted if self.mode == "paper" else weighted.detach() + (ce - ce.detach())
+        else:
+            loss = ce + self.soft_weight * soft_joint_distance(logits, small, self.groups, self.ignore_index)
+        je = jerr.mean() if jerr is not None else torch.full((), math.nan, device=logits.device)
+        return LossOutput(loss, ce.detach(), je.detach())
+
+
+def soft_joint_distance(
+    logits: Tensor,
+    gt_small: Tensor,
+    groups: str | Sequence[Sequence[int]] = LIP_JOINT_GROUPS,
+    ignore_index: int = IGNORE_INDEX,
+    eps: float = 1e-6,
+) -> Tensor:
+    """Differentiable joint term of mode "soft" (scalar): see the module docstring.
+
+    ``logits`` (N, K, h, w); ``gt_small`` (N, h, w) ground truth on the same grid.
+    """
+    groups = get_joint_groups(groups)
+    n, k, h, w = logits.shape
+    dev, dt = logits.device, torch.float32
+    lut = _group_lut(groups, dev)[:k]
+    member = F.one_hot(lut, len(groups) + 1)[:, : len(groups)].t().to(dt)  # (J, K)
+    valid = (gt_small != ignore_index).to(dt).unsqueeze(1)  # (N, 1, h, w)
+    probs = torch.softmax(logits.to(dt), dim=1)
+    mass = torch.einsum("jk,nkhw->njhw", member, probs) * valid  # (N, J, h, w)
+    total = mass.sum(dim=(2, 3)) + eps
+    xs = torch.arange(w, device=dev, dtype=dt)
+    ys = torch.arange(h, device=dev, dtype=dt)
+    px = (mass.sum(2) * xs).sum(-1) / total
+    py = (mass.sum(3) * ys).sum(-1) / total
+    with torch.no_grad():
+        count, sum_x, sum_y = _region_sums(gt_small, groups)
+        present = count > 0
+        gx = sum_x.to(dt) / count.clamp(min=1)
+        gy = sum_y.to(dt) / count.clamp(min=1)
+    d = ((px - gx) / w) ** 2 + ((py - gy) / h) ** 2
+    return (d * present).sum() / present.sum().clamp(min=1)
+
+
+def multi_output_loss(loss_fn: nn.Module, outputs: Tensor | Mapping[str, object], target: Tensor) -> LossOutput:
+    """Sum ``loss_fn`` over a model's fused output and each per-scale output (the release's 4 losses).
+
+    ``outputs`` is a logits tensor or a dict with ``"out"`` and optionally ``"scales"``. Each output
+    gets its own loss (its own predicted joints), as each loss layer of the release does. Returned
+    ``loss`` and ``ce`` are sums over outputs; ``joint_error`` is that of the fused output.
+    """
+    if isinstance(outputs, Tensor):
+        return loss_fn(outputs, target)
+    if not isinstance(outputs, Mapping) or "out" not in outputs:
+        raise ValueError(f"outputs must be a logits tensor or a dict with key 'out', got {type(outputs).__name__}")
+    parts = [loss_fn(outputs["out"], target)]
+    parts += [loss_fn(s, target) for s in outputs.get("scales", ()) or ()]
+    return LossOutput(
+        loss=torch.stack([p.loss for p in parts]).sum(),
+        ce=torch.stack([p.ce for p in parts]).sum(),
+        joint_error=parts[0].joint_error,
+    )
+
+
+__all__ = [
+    "LIP_JOINT_GROUPS", "LIP_JOINT_NAMES", "LIP_JOINT_GROUPS_NO_SHOES", "LIP_JOINT_NAMES_NO_SHOES",
+    "PASCAL_JOINT_GROUPS", "PASCAL_JOINT_NAMES", "JOINT_GROUPS", "JOINT_ERROR_SCALE", "MODES",
+    "get_joint_groups", "joint_names", "parsing_to_joints", "joint_heatmaps", "joint_error",
+    "nearest_downsample", "soft_joint_distance", "LossOutput", "StructureSensitiveLoss", "multi_output_loss",
+]
