@@ -1,0 +1,291 @@
+"""Run the numbered notebooks headlessly with papermill, by profile.
+
+``python -m lipkit reproduce --profile smoke|cpu|paper [--data-root DIR] [--only 01,02] [--resume]``
+executes ``notebooks/NN_*.ipynb`` in order (kernel ``python3``, working directory ``notebooks/``)
+and writes the executed copies to ``runs/<profile>/``. Figures go to ``figures/`` for the cpu
+profile (the ones the README shows, committed) and to ``figures/<profile>/`` otherwise.
+
+Parameters come from ``PROFILES`` below: ``common`` goes to every notebook, ``notebooks["NN"]``
+adds or overrides per notebook, and the runner adds ``FIGURES_DIR`` (and ``DATA_ROOT`` when
+``--data-root`` is given). Every numbered notebook therefore declares, in its ``parameters`` cell,
+``FIGURES_DIR``, ``DATA_ROOT`` and every ``common`` name; any name a notebook does not declare is
+an error found before anything runs. Notebooks without an entry run with their own defaults only
+in the smoke profile; other profiles need an entry (possibly empty) so nothing runs at the wrong size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lipkit import paths
+
+# ------------------------------------------------------------------------------ the profiles
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "description": "SynthLIP with tens of images and tiny models: the notebooks' own defaults, "
+                       "what nbval checks in CI. A few minutes on 2 CPU cores.",
+        "needs_data_root": False,
+        "strict": False,  # notebooks without an entry run with their defaults
+        "common": {},
+        "notebooks": {"01": {}},
+    },
+    "cpu": {
+        "description": "SynthLIP with thousands of images, small models, several seeds: `make reproduce` "
+                       "on a laptop; its figures are the committed figures/.",
+        "needs_data_root": False,
+        "strict": True,
+        "common": {"SYNTH_TRAIN": 3000, "SYNTH_VAL": 500, "SEED": 0, "THREADS": 2},
+        "notebooks": {"01": {"NUM_IMAGES": 0}},
+    },
+    "paper": {
+        "description": "Real LIP (--data-root DIR, flat or official layout) on a GPU with the paper's recipe "
+                       "(Attention-to-Scale VGG-16, DeepLabV2 ResNet-101, ImageNet init).",
+        "needs_data_root": True,
+        "strict": True,
+        "common": {"THREADS": 8},
+        "notebooks": {"01": {"NUM_IMAGES": 0, "SPLIT": "train"}},
+    },
+}
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+STATE_FILE = "pipeline.json"
+
+
+class PipelineError(Exception):
+    """A profile, parameter or notebook problem found before or while running; the message says what to do."""
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    status: str  # "ok", "failed", "skipped (done)", "not run"
+    seconds: float = 0.0
+    output: str = ""
+    fingerprint: str = ""
+    error: str = ""
+
+
+@dataclass
+class RunSummary:
+    profile: str
+    results: list[NotebookResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("ok", "skipped (done)") for r in self.results)
+
+    @property
+    def failure(self) -> NotebookResult | None:
+        return next((r for r in self.results if r.status == "failed"), None)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.results)
+
+    def table(self) -> str:
+        """Markdown table: notebook, status, wall time, executed copy."""
+        lines = ["| notebook | status | wall time (s) | executed copy |", "|---|---|---|---|"]
+        for r in self.results:
+            lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {r.output} |")
+        lines.append(f"| total | {'ok' if self.ok else 'FAILED'} | {self.seconds:.1f} | |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "ok": self.ok, "results": [asdict(r) for r in self.results]}
+
+
+# ------------------------------------------------------------------------------ data for notebooks
+def prepare_data(data_root: str | os.PathLike = "", n_train: int = 60, n_val: int = 20, seed: int = 0,
+                 n_test: int = 0) -> Path:
+    """The dataset root a notebook reads: ``data_root`` when given, else a SynthLIP made once.
+
+    SynthLIP goes to ``data/synthlip-<train>-<val>[-<test>]-seed<seed>`` and is generated only
+    when that folder lacks its completion marker, so notebooks with the same sizes share it.
+    """
+    if data_root:
+        root = Path(data_root).expanduser()
+        if not root.is_dir():
+            raise PipelineError(f"DATA_ROOT {root} is not a folder; point it at a LIP root (flat or official layout)")
+        return root
+    from lipkit.data.synth import make_synthlip
+
+    name = f"synthlip-{n_train}-{n_val}" + (f"-{n_test}" if n_test else "") + f"-seed{seed}"
+    root = paths.synthlip_root(name)
+    marker = root / ".complete"
+    if not marker.is_file():
+        make_synthlip(root, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
+        marker.write_text(json.dumps({"n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed}) + "\n")
+    return root
+
+
+# ------------------------------------------------------------------------------ planning
+def discover(notebooks_dir: Path, only: Sequence[str] | None = None) -> list[Path]:
+    """The numbered notebooks in order, optionally only the given NN prefixes."""
+    found = sorted(p for p in Path(notebooks_dir).glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        wanted = [str(o).strip().zfill(2) for o in only if str(o).strip()]
+        have = {NOTEBOOK_PATTERN.match(p.name).group(1) for p in found}  # type: ignore[union-attr]
+        missing = [w for w in wanted if w not in have]
+        if missing:
+            raise PipelineError(f"--only {','.join(missing)}: no such notebook in {notebooks_dir} "
+                                f"(have {', '.join(sorted(have)) or 'none'})")
+        found = [p for p in found if p.name[:2] in wanted]
+    if not found:
+        raise PipelineError(f"no numbered notebooks (NN_name.ipynb) in {notebooks_dir}")
+    return found
+
+
+def notebook_parameters(profile: Mapping[str, Any], profile_name: str, notebook: Path,
+                        figures_dir: Path, data_root: str | None, cwd: Path) -> dict[str, Any]:
+    """The parameters the runner passes to one notebook under a profile."""
+    key = notebook.name[:2]
+    per = profile.get("notebooks", {})
+    if key not in per and profile.get("strict", True):
+        raise PipelineError(f"profile {profile_name!r} has no entry for {notebook.name}: add "
+                            f"\"{key}\": {{...}} to PROFILES[{profile_name!r}]['notebooks'] in lipkit/pipeline.py")
+    params = {**profile.get("common", {}), **per.get(key, {})}
+    params["FIGURES_DIR"] = os.path.relpath(figures_dir, cwd)
+    if data_root:
+        params["DATA_ROOT"] = str(Path(data_root).expanduser().resolve())
+    return params
+
+
+def check_parameters(notebook: Path, params: Mapping[str, Any]) -> None:
+    """Raise when ``params`` names something the notebook's ``parameters`` cell does not declare."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    if not declared:
+        raise PipelineError(f"{notebook.name}: no cell tagged 'parameters'; the pipeline cannot set its parameters")
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise PipelineError(f"{notebook.name}: unknown parameter(s) {', '.join(unknown)}; the notebook declares "
+                            f"{', '.join(declared)}. Fix PROFILES in lipkit/pipeline.py or the notebook's parameters cell.")
+
+
+def fingerprint(notebook: Path, params: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(notebook.read_bytes())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def _describe_failure(notebook: Path, output: Path, exc: Exception) -> str:
+    index = getattr(exc, "cell_index", None)
+    source = str(getattr(exc, "source", "") or "")
+    head = "\n".join("    " + line for line in source.splitlines()[:4])
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    where = f"cell {index} of the executed copy {output}" if index is not None else f"executed copy {output}"
+    return f"{notebook.name} failed in {where}:\n{head}\n{ename}: {evalue}"
+
+
+# ------------------------------------------------------------------------------ running
+def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Sequence[str] | None = None, *,
+              resume: bool = False, notebooks_dir: Path | None = None, runs_dir: Path | None = None,
+              figures_dir: Path | None = None, profiles: Mapping[str, Mapping[str, Any]] | None = None,
+              kernel_name: str = "python3", log=print) -> RunSummary:
+    """Run the profile's notebooks in order; stop at the first failure and report it.
+
+    Checks every notebook's parameters before running any. ``resume`` skips notebooks whose last
+    run under this profile succeeded with the same notebook content and parameters. The overrides
+    (``notebooks_dir``, ``runs_dir``, ``figures_dir``, ``profiles``) exist for tests.
+    """
+    table = PROFILES if profiles is None else profiles
+    if profile not in table:
+        raise PipelineError(f"unknown profile {profile!r}; choose one of {', '.join(table)}")
+    spec = table[profile]
+    if spec.get("needs_data_root") and not data_root:
+        raise PipelineError(f"profile {profile!r} runs on real LIP: pass --data-root DIR (a LIP root in the flat "
+                            "or official layout; see the README for download and layout)")
+    nb_dir = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
+    out_dir = Path(runs_dir) if runs_dir is not None else paths.run_dir(profile)
+    fig_dir = Path(figures_dir) if figures_dir is not None else paths.figures_dir(profile)
+    notebooks = discover(nb_dir, only)
+    plan = []
+    for nb in notebooks:
+        params = notebook_parameters(spec, profile, nb, fig_dir, str(data_root) if data_root else None, nb_dir)
+        check_parameters(nb, params)
+        plan.append((nb, params))
+
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / STATE_FILE
+    previous = json.loads(state_path.read_text()) if (resume and state_path.is_file()) else {}
+    done = {r["notebook"]: r["fingerprint"] for r in previous.get("results", []) if r["status"] in ("ok", "skipped (done)")}
+    summary = RunSummary(profile)
+    failed = False
+    for nb, params in plan:
+        output = out_dir / nb.name
+        fp = fingerprint(nb, params)
+        if failed:
+            summary.results.append(NotebookResult(nb.name, "not run", fingerprint=fp))
+            continue
+        if resume and done.get(nb.name) == fp and output.is_file():
+            summary.results.append(NotebookResult(nb.name, "skipped (done)", output=str(output), fingerprint=fp))
+            log(f"[{profile}] {nb.name}: done in an earlier run, skipped (--resume)")
+            continue
+        log(f"[{profile}] {nb.name}: running with {params}")
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(nb), str(output), parameters=dict(params), kernel_name=kernel_name,
+                                       cwd=str(nb_dir), progress_bar=False)
+            result = NotebookResult(nb.name, "ok", time.perf_counter() - start, str(output), fp)
+        except Exception as exc:  # papermill raises PapermillExecutionError for a failing cell
+            result = NotebookResult(nb.name, "failed", time.perf_counter() - start, str(output), fp,
+                                    _describe_failure(nb, output, exc))
+            failed = True
+        summary.results.append(result)
+        log(f"[{profile}] {nb.name}: {result.status} in {result.seconds:.1f} s")
+        state_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    state_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    return summary
+
+
+def profile_table(profiles: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The profiles as markdown: name, description, common and per-notebook parameters."""
+    table = PROFILES if profiles is None else profiles
+    lines = ["| profile | description | common parameters | per notebook |", "|---|---|---|---|"]
+    for name, spec in table.items():
+        per = "; ".join(f"{k}: {v or 'defaults'}" for k, v in spec.get("notebooks", {}).items())
+        lines.append(f"| {name} | {spec['description']} | {spec.get('common') or '-'} | {per} |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="smoke", choices=sorted(PROFILES), help="parameter profile (see --list)")
+    parser.add_argument("--data-root", default=None, help="real LIP root (required by the paper profile)")
+    parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip notebooks that succeeded last time with the same content and parameters")
+    parser.add_argument("--list", action="store_true", help="print the profile table and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        print(profile_table())
+        return 0
+    only = [s for s in args.only.split(",") if s.strip()] if args.only else None
+    try:
+        summary = reproduce(args.profile, data_root=args.data_root, only=only, resume=args.resume)
+    except PipelineError as err:
+        print(f"error: {err}")
+        return 2
+    print()
+    print(summary.table())
+    failure = summary.failure
+    if failure is not None:
+        print()
+        print(f"error: {failure.error}")
+        print("Earlier notebooks' outputs are kept; fix the notebook and rerun with --resume to continue from it.")
+        return 1
+    return 0
