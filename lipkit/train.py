@@ -1,0 +1,956 @@
+"""Training: a typed config, ``fit`` with atomic checkpoints and exact resume, and DDP.
+
+Design (what makes resume exact and multi-process training equal to one process):
+
+- **Data order** is a pure function of ``(seed, epoch)``: a ``randperm`` of the training items cut
+  into global batches of ``batch_size`` (last partial batch dropped). Under DDP rank ``r`` of ``W``
+  takes the ``r``-th contiguous slice of each global batch (``batch_size / W`` items), so the
+  union over ranks is exactly the single-process batch.
+- **Augmentation** of item ``i`` in epoch ``e`` runs under RNGs (python, numpy, torch) seeded from
+  ``(seed, e, i)`` and restored afterwards, so it does not depend on workers, ranks or history.
+- **Model randomness** (dropout) uses the global torch RNG reseeded from ``(seed, step, rank)``
+  before every step.
+- A checkpoint stores the step; resuming rebuilds the epoch's order and skips the batches already
+  done, restores model/optimiser/scheduler (and, for completeness, the RNG states), and truncates
+  ``metrics.jsonl`` to its length at that checkpoint, so the log continues with the same lines.
+- **Checkpoints** are written to a temporary file and moved into place with ``os.replace``; a
+  checkpoint is only written when every parameter is finite, and a non-finite loss stops training
+  with ``NonFiniteLossError`` before the update, so ``last.pt`` always holds the last good state.
+- **Loss normalisation under DDP**: each rank's loss is a mean over its own valid (non-255)
+  pixels; DDP averages gradients over ranks. Each rank's loss is multiplied by
+  ``W * valid_rank / valid_total`` (one scalar all-reduce), which makes the averaged gradient that
+  of the mean over all valid pixels of the global batch, i.e. the single-process gradient, with
+  ignore pixels anywhere.
+- **BatchNorm**: ``model.freeze_bn`` (default: on for ImageNet-initialised backbones, as DeepLab
+  does with small batches) keeps BN layers in eval mode with their affine parameters fixed, which
+  also makes per-rank batches equivalent to the full batch. With trainable BN under DDP on CUDA the
+  layers become ``SyncBatchNorm``; on CPU (gloo) torch has no SyncBatchNorm, so per-rank batch
+  statistics are used and a warning says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+import types
+import typing
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F  # noqa: F401  (kept for users patching the loss)
+import yaml
+from torch import nn
+from tqdm.auto import tqdm
+
+from lipkit import paths
+from lipkit.evaluate import accumulate, summarise
+from lipkit.labels import get_label_set
+
+CHECKPOINT_FORMAT = "lipkit-checkpoint-1"
+SCHEDULES = ("constant", "poly")
+SSL_MODES = ("none", "paper", "released", "soft")
+
+
+# ================================================================================================
+# Config
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how training crops are made."""
+
+    root: str = ""  # "" -> lipkit.paths.synthlip_root(); relative paths are relative to the repo root
+    label_set: str = "lip"
+    train_split: str = "train"
+    val_split: str = "val"  # "" -> no validation
+    crop_size: int = 321
+    scale_range: list[float] = field(default_factory=lambda: [0.6, 1.4])
+    flip: bool = True
+    max_train_images: int | None = None  # first N training ids only (smoke runs)
+    max_val_images: int | None = None
+    workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Arguments of ``lipkit.models.build_model`` plus the BatchNorm policy."""
+
+    arch: str = "deeplabv2"
+    backbone: str = "resnet101"
+    width: float = 1.0
+    output_stride: int = 8
+    pretrained: str | None = None  # None, "imagenet" or a path to a torchvision state dict
+    freeze_bn: bool | None = None  # None -> frozen iff pretrained is set
+
+
+@dataclass
+class OptimConfig:
+    """SGD as in DeepLab / the LIP release; the classifier (new layers) at ``classifier_lr_mult`` x lr."""
+
+    lr: float = 1e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    classifier_lr_mult: float = 10.0
+    schedule: str = "constant"  # "constant" (as released) or "poly": lr * (1 - step/total)^power
+    poly_power: float = 0.9
+
+
+@dataclass
+class SSLConfig:
+    """The structure-sensitive loss (``lipkit.ssl.StructureSensitiveLoss``)."""
+
+    mode: str = "none"  # none | paper | released | soft
+    sigma: float = 1.0
+    weight: float | None = None  # weight of the "soft" joint term; None -> lipkit.ssl's default
+    normalize_weights: bool = False  # paper/released: divide per-image joint errors by their batch mean
+
+
+@dataclass
+class EvalConfig:
+    """Validation during training (``lipkit.evaluate``)."""
+
+    every: int = 1  # epochs between validations; 0 -> only at the end
+    scales: list[float] = field(default_factory=lambda: [1.0])
+    flip: bool = False
+    joint_grid: int = 41
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; ``to_dict``/``from_dict``/YAML/JSON round-trip exactly."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    epochs: int = 30
+    iterations: int | None = None  # total optimiser steps; overrides epochs when set
+    batch_size: int = 10  # global batch (split evenly over DDP ranks)
+    seed: int = 0
+    threads: int | None = None  # torch.set_num_threads; None leaves torch's default
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
+    bf16: bool = True  # bf16 autocast (CUDA only)
+    channels_last: bool = True  # (CUDA only)
+    init_checkpoint: str | None = None  # model weights to start from (fine-tuning stage)
+    log_every: int = 10  # steps between metrics.jsonl train lines
+    checkpoint_every: int = 500  # steps between last.pt saves (also at every epoch end)
+    progress: bool = True
+    out_dir: str = ""  # relative paths are relative to the repo root
+
+    # ---- dict / file round trips -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Build from a (possibly partial) nested dict; unknown keys and wrong types raise ValueError."""
+        config = _build_dataclass(cls, data or {}, "")
+        config.validate()
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ValueError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data or {})
+        except ValueError as exc:
+            raise ValueError(f"config file {path}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid JSON: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"config file {path}: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        """YAML or JSON by extension."""
+        return cls.from_json(path) if str(path).endswith(".json") else cls.from_yaml(path)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, overrides: Sequence[str]) -> "TrainConfig":
+        """A copy with ``key.sub=value`` overrides applied (values parsed as YAML scalars/lists)."""
+        data = self.to_dict()
+        for item in overrides:
+            if "=" not in item:
+                raise ValueError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.001")
+            key, text = item.split("=", 1)
+            parts = key.strip().split(".")
+            node = data
+            for depth, part in enumerate(parts):
+                if not isinstance(node, dict) or part not in node:
+                    where = ".".join(parts[:depth]) or "the top level"
+                    valid = ", ".join(node) if isinstance(node, dict) else "(none: not a section)"
+                    raise ValueError(f"--set {key}: unknown key {part!r} in {where}; valid keys: {valid}")
+                if depth < len(parts) - 1:
+                    node = node[part]
+            if isinstance(node[parts[-1]], dict):
+                raise ValueError(f"--set {key}: {key!r} is a section; set one of its keys ({', '.join(node[parts[-1]])})")
+            try:
+                node[parts[-1]] = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"--set {key}: cannot parse value {text!r}: {exc}") from None
+        return TrainConfig.from_dict(data)
+
+    # ---- checks ------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ValueError naming the field for values no run can use."""
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(msg)
+
+        from lipkit.models import ARCHS, BACKBONES
+
+        need(self.model.arch in ARCHS, f"model.arch={self.model.arch!r}: expected one of {list(ARCHS)}")
+        need(self.model.backbone in BACKBONES, f"model.backbone={self.model.backbone!r}: expected one of {sorted(BACKBONES)}")
+        need(self.model.width > 0, f"model.width={self.model.width}: must be > 0")
+        need(self.model.output_stride in (8, 16), f"model.output_stride={self.model.output_stride}: expected 8 or 16")
+        need(self.optim.schedule in SCHEDULES, f"optim.schedule={self.optim.schedule!r}: expected one of {list(SCHEDULES)}")
+        need(self.optim.lr > 0, f"optim.lr={self.optim.lr}: must be > 0")
+        need(self.ssl.mode in SSL_MODES, f"ssl.mode={self.ssl.mode!r}: expected one of {list(SSL_MODES)}")
+        need(self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1")
+        need(self.epochs >= 1 or (self.iterations or 0) >= 1, "epochs or iterations must be >= 1")
+        need(self.iterations is None or self.iterations >= 1, f"iterations={self.iterations}: must be >= 1 or null")
+        need(self.data.crop_size >= 8, f"data.crop_size={self.data.crop_size}: must be >= 8")
+        sr = self.data.scale_range
+        need(len(sr) == 2 and 0 < sr[0] <= sr[1], f"data.scale_range={sr}: expected [low, high] with 0 < low <= high")
+        need(self.log_every >= 1, f"log_every={self.log_every}: must be >= 1")
+        need(self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every}: must be >= 0 (0: epoch ends only)")
+        need(self.eval.every >= 0, f"eval.every={self.eval.every}: must be >= 0")
+        need(len(self.eval.scales) >= 1 and all(s > 0 for s in self.eval.scales), f"eval.scales={self.eval.scales}: positive numbers")
+        need(self.threads is None or self.threads >= 1, f"threads={self.threads}: must be >= 1 or null")
+        need(self.data.workers >= 0, f"data.workers={self.data.workers}: must be >= 0")
+        need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+             f"device={self.device!r}: expected auto, cpu, cuda or cuda:N")
+        get_label_set(self.data.label_set)
+
+    @property
+    def bn_frozen(self) -> bool:
+        return self.model.pretrained is not None if self.model.freeze_bn is None else bool(self.model.freeze_bn)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against annotation ``tp`` (int, float, bool, str, list[X], X | None, dataclass)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a section (mapping), got {value!r}")
+        return _build_dataclass(tp, value, key + ".")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{key}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{key}: expected a string, got {value!r}")
+    raise TypeError(f"{key}: unsupported annotation {tp!r}")
+
+
+def _build_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        where = prefix.rstrip(".") or "the top level"
+        raise ValueError(f"unknown key {prefix}{unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+# ================================================================================================
+# Helpers: seeds, devices, paths, atomic files
+
+
+def derive_seed(*parts: int) -> int:
+    """A 32-bit seed that is a pure function of the integers given (numpy SeedSequence)."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint32)[0])
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} but CUDA is not available; use device=auto or cpu")
+    return device
+
+
+def _resolve_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else paths.REPO_ROOT / path
+
+
+def _atomic_write_bytes(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+def epoch_permutation(num_items: int, seed: int, epoch: int) -> torch.Tensor:
+    """The training order of an epoch: a pure function of ``(seed, epoch)``."""
+    g = torch.Generator().manual_seed(derive_seed(seed, 0, epoch))
+    return torch.randperm(num_items, generator=g)
+
+
+class EpochBatchSampler:
+    """Batches ``[(epoch, index), ...]`` of one epoch, from batch ``start`` to ``stop``, rank's share."""
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, epoch: int, start: int = 0,
+                 stop: int | None = None, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch_size={batch_size} must be divisible by the number of processes ({world_size})")
+        self.num_items, self.batch_size, self.seed, self.epoch = num_items, batch_size, seed, epoch
+        self.steps_per_epoch = num_items // batch_size
+        self.start, self.stop = start, self.steps_per_epoch if stop is None else min(stop, self.steps_per_epoch)
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        perm = epoch_permutation(self.num_items, self.seed, self.epoch).tolist()
+        per = self.batch_size // self.world_size
+        for b in range(self.start, self.stop):
+            first = b * self.batch_size + self.rank * per
+            yield [(self.epoch, i) for i in perm[first:first + per]]
+
+
+class _SeededRNG:
+    """Seed python/numpy/torch RNGs for a block and restore their previous states afterwards."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        self.state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.default_generator.manual_seed(self.seed)
+
+    def __exit__(self, *exc: Any) -> None:
+        random.setstate(self.state[0])
+        np.random.set_state(self.state[1])
+        torch.set_rng_state(self.state[2])
+
+
+class TrainItems(torch.utils.data.Dataset):
+    """Training view of a dataset: item ``(epoch, i)`` is ``transform(dataset[i])`` under a fixed seed."""
+
+    def __init__(self, dataset: Any, transform: Any, seed: int) -> None:
+        self.dataset, self.transform, self.seed = dataset, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key
+        item = self.dataset[index]
+        with _SeededRNG(derive_seed(self.seed, 2, epoch, index)):
+            item = self.transform(item)
+        return {"image": item["image"], "label": item["label"]}
+
+
+class _Subset:
+    """The first ``n`` items of a dataset (a deterministic subset for smoke runs)."""
+
+    def __init__(self, dataset: Any, n: int | None) -> None:
+        self.dataset = dataset
+        self.n = len(dataset) if n is None else min(len(dataset), int(n))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Any:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.dataset[i]
+
+
+class LRFactor:
+    """Multiplier of the base learning rates at a step: constant 1, or poly ``(1 - step/total)^power``."""
+
+    def __init__(self, schedule: str, total_steps: int, power: float = 0.9) -> None:
+        self.schedule, self.total_steps, self.power = schedule, total_steps, power
+
+    def __call__(self, step: int) -> float:
+        if self.schedule == "constant":
+            return 1.0
+        return max(0.0, 1.0 - step / self.total_steps) ** self.power
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped on a non-finite loss (or parameters); ``last.pt`` holds the last good state."""
+
+    def __init__(self, message: str, step: int, parts: dict[str, float]) -> None:
+        super().__init__(message)
+        self.step, self.parts = step, parts
+
+
+# ================================================================================================
+# Models and checkpoints
+
+
+def build_model_from_config(config: TrainConfig) -> nn.Module:
+    from lipkit.models import build_model
+
+    m = config.model
+    return build_model(m.arch, m.backbone, get_label_set(config.data.label_set).num_classes,
+                       width=m.width, output_stride=m.output_stride, pretrained=m.pretrained)
+
+
+def _strip_module(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def _load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated or foreign files
+        raise RuntimeError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+                           "it may be truncated or not a lipkit/torch checkpoint") from None
+
+
+def load_model_weights(model: nn.Module, path: str | Path) -> None:
+    """Load model weights only (a lipkit checkpoint's ``model`` or a plain state dict), strictly."""
+    ckpt = _load_checkpoint_file(path)
+    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+    if not isinstance(state, dict):
+        raise RuntimeError(f"checkpoint {path} holds no state dict")
+    try:
+        model.load_state_dict(_strip_module(state), strict=True)
+    except RuntimeError as exc:
+        raise RuntimeError(f"checkpoint {path} does not fit the configured model: {exc}") from None
+
+
+def load_model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig]:
+    """Rebuild the model a checkpoint was trained with, load its weights, eval mode."""
+    ckpt = _load_checkpoint_file(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise RuntimeError(f"checkpoint {path} is not a lipkit training checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
+    config = TrainConfig.from_dict(ckpt["config"])
+    config.model.pretrained = None  # the checkpoint already holds the weights
+    model = build_model_from_config(config)
+    model.load_state_dict(ckpt["model"], strict=True)
+    return model.to(device).eval(), config
+
+
+def _set_bn_eval(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def _freeze_bn_params(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            for p in m.parameters():
+                p.requires_grad_(False)
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]), float(np_state[4])),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ================================================================================================
+# Distributed context
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def _setup_distributed(config: TrainConfig) -> tuple[_Dist, torch.device]:
+    """Join the process group torchrun (or a test) describes in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(config.device)
+    if world <= 1 and not (dist.is_available() and dist.is_initialized()):
+        return _Dist(), device
+    owns = False
+    local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
+    if device.type == "cuda" and config.device in ("auto", "cuda"):
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        owns = True
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, owns), device
+
+
+# ================================================================================================
+# fit
+
+
+def fit(config: TrainConfig | dict, resume: bool = False) -> dict:
+    """Train ``config``; with ``resume=True`` continue from ``<out_dir>/last.pt`` when it exists.
+
+    Writes ``<out_dir>/{config.yaml, metrics.jsonl, last.pt, best.pt, scores.json}`` (rank 0).
+    Returns ``{"step", "epoch", "train", "val", "best", "out_dir"}``: the last train log line, the
+    final validation scores (``lipkit.evaluate.summarise``) and the best validation so far.
+    Raises ``NonFiniteLossError`` on a non-finite loss, leaving the last good ``last.pt`` in place.
+    """
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    config.validate()
+    ctx, device = _setup_distributed(config)
+    try:
+        return _Trainer(config, ctx, device).run(resume)
+    finally:
+        if ctx.owns_group:
+            dist.destroy_process_group()
+
+
+class _Trainer:
+    def __init__(self, config: TrainConfig, ctx: _Dist, device: torch.device) -> None:
+        self.config, self.ctx, self.device = config, ctx, device
+        if not config.out_dir:
+            raise ValueError("out_dir is empty: set out_dir in the config (or --set out_dir=runs/NAME)")
+        self.out_dir = _resolve_path(config.out_dir)
+        self.label_set = get_label_set(config.data.label_set)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if config.batch_size % ctx.world_size:
+            raise ValueError(f"batch_size={config.batch_size} must be divisible by the number of processes ({ctx.world_size})")
+        self.amp = config.bf16 and device.type == "cuda"
+        self.channels_last = config.channels_last and device.type == "cuda"
+
+    # ---- set-up ------------------------------------------------------------------------------
+    def _datasets(self) -> None:
+        from lipkit.data import LIPDataset
+        from lipkit.data.transforms import train_transform
+
+        c = self.config.data
+        root = _resolve_path(c.root) if c.root else paths.synthlip_root()
+        train = _Subset(LIPDataset(root, c.train_split, label_set=self.label_set), c.max_train_images)
+        transform = train_transform(self.label_set, crop_size=c.crop_size, scale_range=tuple(c.scale_range), flip=c.flip)
+        self.train_items = TrainItems(train, transform, self.config.seed)
+        self.num_train = len(train)
+        self.steps_per_epoch = self.num_train // self.config.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{root} split {c.train_split!r} has {self.num_train} images (after max_train_images), "
+                             f"fewer than batch_size={self.config.batch_size}")
+        self.total_steps = self.config.iterations or self.config.epochs * self.steps_per_epoch
+        self.val = _Subset(LIPDataset(root, c.val_split, label_set=self.label_set), c.max_val_images) if c.val_split else None
+
+    def _model(self) -> None:
+        config = self.config
+        torch.manual_seed(derive_seed(config.seed, 3))  # the same initial weights on every run and rank
+        model = build_model_from_config(config)
+        if config.init_checkpoint:
+            load_model_weights(model, _resolve_path(config.init_checkpoint))
+        if config.bn_frozen:
+            _freeze_bn_params(model)
+        elif self.ctx.active:
+            if self.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                warnings.warn("DDP on CPU with trainable BatchNorm: torch has no CPU SyncBatchNorm, so each "
+                              "process normalises with its own batch statistics (set model.freeze_bn=true to avoid)")
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.model = model
+        cls_ids = {id(p) for p in model.classifier_parameters()}
+        base = [p for p in model.parameters() if p.requires_grad and id(p) not in cls_ids]
+        head = [p for p in model.classifier_parameters() if p.requires_grad]
+        o = config.optim
+        self.optimizer = torch.optim.SGD(
+            [{"params": base, "lr": o.lr}, {"params": head, "lr": o.lr * o.classifier_lr_mult}],
+            lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, LRFactor(o.schedule, self.total_steps, o.poly_power))
+        if self.ctx.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        else:
+            self.ddp = model
+        kwargs: dict[str, Any] = {"mode": config.ssl.mode, "sigma": config.ssl.sigma,
+                                  "ignore_index": self.label_set.ignore_index,
+                                  "normalize_weights": config.ssl.normalize_weights}
+        groups = _joint_groups(self.label_set)
+        if groups is not None:
+            kwargs["groups"] = groups
+        if config.ssl.weight is not None:
+            kwargs["soft_weight"] = config.ssl.weight
+        import lipkit.ssl
+
+        self.loss_fn = lipkit.ssl.StructureSensitiveLoss(**kwargs)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": _rng_state(),
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+            "data_state": {"epoch": self.step // self.steps_per_epoch, "batch_in_epoch": self.step % self.steps_per_epoch,
+                           "steps_per_epoch": self.steps_per_epoch, "num_train": self.num_train,
+                           "batch_size": self.config.batch_size, "seed": self.config.seed},
+            "log_state": dict(self.acc),
+            "metrics_offset": self.metrics_offset,
+            "best": dict(self.best),
+            "last_val": self.last_val,
+            "last_train": self.last_train,
+            "config": self.config.to_dict(),
+            "world_size": self.ctx.world_size,
+        }
+
+    def _params_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def _save(self, name: str) -> None:
+        """Atomically write ``<out_dir>/<name>`` (rank 0), only if every parameter is finite."""
+        if not self._params_finite():
+            raise NonFiniteLossError(
+                f"parameters became non-finite after step {self.step}; {name} not written, "
+                f"{self.out_dir / 'last.pt'} keeps the last good state (lower optim.lr?)", self.step, {})
+        if self.ctx.is_main:
+            ckpt = self._checkpoint()
+            _atomic_write_bytes(self.out_dir / name, lambda fh: torch.save(ckpt, fh))
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        ds = ckpt["data_state"]
+        if ds["num_train"] != self.num_train or ds["batch_size"] != self.config.batch_size or ds["seed"] != self.config.seed:
+            raise ValueError(
+                f"cannot resume {self.out_dir / 'last.pt'}: it was trained with {ds['num_train']} images, batch_size "
+                f"{ds['batch_size']}, seed {ds['seed']}; the config now gives {self.num_train}, "
+                f"{self.config.batch_size}, {self.config.seed}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scheduler.lr_lambdas[0].total_steps = self.total_steps  # epochs may have been extended
+        _set_rng_state(ckpt["rng"])
+        self.step = int(ckpt["step"])
+        self.acc = dict(ckpt["log_state"])
+        self.best = dict(ckpt["best"])
+        self.last_val = ckpt["last_val"]
+        self.last_train = ckpt["last_train"]
+        self.metrics_offset = int(ckpt["metrics_offset"])
+
+    # ---- logging -----------------------------------------------------------------------------
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.ctx.is_main:
+            return
+        line = (json.dumps(record) + "\n").encode()
+        with open(self.out_dir / "metrics.jsonl", "ab") as fh:
+            fh.write(line)
+            fh.flush()
+        self.metrics_offset += len(line)
+
+    def _reduce_mean(self, values: list[float]) -> list[float]:
+        if not self.ctx.active:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device)
+        dist.all_reduce(t)
+        return (t / self.ctx.world_size).tolist()
+
+    @property
+    def _comm_device(self) -> torch.device:
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+    # ---- validation --------------------------------------------------------------------------
+    def _validate(self) -> dict[str, Any]:
+        c = self.config.eval
+        indices = range(self.ctx.rank, len(self.val), self.ctx.world_size)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            state = accumulate(self.model, self.val, indices, label_set=self.label_set, scales=c.scales,
+                               flip=c.flip, device=self.device, joint_grid=c.joint_grid, joint_sigma=self.config.ssl.sigma,
+                               progress=self.config.progress and self.ctx.is_main)
+        if self.ctx.active:
+            state.all_reduce()
+        return summarise(state, self.label_set)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        x = batch["image"].to(self.device, non_blocking=True)
+        y = batch["label"].to(self.device, non_blocking=True).long()
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        torch.manual_seed(derive_seed(self.config.seed, 1, self.step, self.ctx.rank))
+        self.ddp.train()
+        if self.config.bn_frozen:
+            _set_bn_eval(self.ddp)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            out = self.ddp(x)
+        outputs = [out["out"]] + list(out.get("scales", ())) if isinstance(out, dict) else [out]
+        results = [self.loss_fn(o.float(), y) for o in outputs]
+        loss = sum(r.loss for r in results)
+        parts = {"loss": float(loss.detach()), "ce": float(sum(float(r.ce) for r in results)),
+                 "joint_error": float(results[0].joint_error)}
+        if len(results) > 1:
+            parts.update({f"loss_{i}": float(r.loss.detach()) for i, r in enumerate(results)})
+        scale = 1.0
+        finite = math.isfinite(parts["loss"])
+        if self.ctx.active:
+            valid = (y != self.label_set.ignore_index).sum().double()
+            t = torch.stack([valid, torch.tensor(0.0 if finite else 1.0, dtype=torch.float64, device=valid.device)]).to(self._comm_device)
+            dist.all_reduce(t)
+            total_valid, bad_ranks = float(t[0]), float(t[1])
+            scale = float(valid) * self.ctx.world_size / total_valid if total_valid > 0 else 1.0
+            finite = bad_ranks == 0
+        if not finite:
+            detail = ", ".join(f"{k}={v:.6g}" for k, v in parts.items())
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.step // self.steps_per_epoch}): {detail}; "
+                f"training stopped before the update; {self.out_dir / 'last.pt'} holds the last good checkpoint "
+                f"(lower optim.lr, check the data)", self.step + 1, parts)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * scale).backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return parts
+
+    def run(self, resume: bool) -> dict:
+        config, ctx = self.config, self.ctx
+        self._datasets()
+        self._model()
+        if ctx.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.step, self.metrics_offset = 0, 0
+        self.acc: dict[str, float] = {"loss": 0.0, "ce": 0.0, "joint_error": 0.0, "n": 0}
+        self.best: dict[str, Any] = {"mean_iou": None, "step": None, "epoch": None}
+        self.last_val: dict[str, Any] | None = None
+        self.last_train: dict[str, Any] | None = None
+        last = self.out_dir / "last.pt"
+        if resume and last.is_file():
+            self._restore(_load_checkpoint_file(last))
+        if ctx.is_main:
+            _atomic_write_text(self.out_dir / "config.yaml", config.to_yaml())
+            log = self.out_dir / "metrics.jsonl"
+            with open(log, "ab") as fh:  # drop lines written after the checkpoint we resume from
+                fh.truncate(self.metrics_offset)
+        if self.step >= self.total_steps:
+            return self._finish(final_val=self.last_val)
+
+        pbar = tqdm(total=self.total_steps, initial=self.step, desc="train", disable=not (config.progress and ctx.is_main))
+        t0, images0 = time.perf_counter(), self.step * config.batch_size
+        final_val = None
+        try:
+            while self.step < self.total_steps:
+                epoch, start = divmod(self.step, self.steps_per_epoch)
+                stop = min(self.steps_per_epoch, start + self.total_steps - self.step)
+                sampler = EpochBatchSampler(self.num_train, config.batch_size, config.seed, epoch, start, stop,
+                                            ctx.rank, ctx.world_size)
+                loader = torch.utils.data.DataLoader(
+                    self.train_items, batch_sampler=sampler, num_workers=config.data.workers,
+                    pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0),
+                    persistent_workers=False)
+                for batch in loader:
+                    parts = self._train_step(batch)
+                    self.step += 1
+                    for k in ("loss", "ce", "joint_error"):
+                        self.acc[k] += parts[k]
+                    self.acc["n"] += 1
+                    pbar.update(1)
+                    end_of_epoch = self.step % self.steps_per_epoch == 0
+                    done = self.step >= self.total_steps
+                    if self.step % config.log_every == 0 or done:
+                        n = self.acc["n"]
+                        means = self._reduce_mean([self.acc[k] / n for k in ("loss", "ce", "joint_error")])
+                        elapsed = time.perf_counter() - t0
+                        record = {"kind": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
+                                  "lr": self.optimizer.param_groups[0]["lr"], "loss": means[0], "ce": means[1],
+                                  "joint_error": means[2], "images": self.step * config.batch_size,
+                                  "img_per_s": (self.step * config.batch_size - images0) / max(elapsed, 1e-9),
+                                  "elapsed_s": elapsed}
+                        self._log(record)
+                        self.last_train = record
+                        pbar.set_postfix(loss=f"{means[0]:.4f}")
+                        self.acc = {"loss": 0.0, "ce": 0.0, "joint_error": 0.0, "n": 0}
+                    if end_of_epoch or done:
+                        ep = math.ceil(self.step / self.steps_per_epoch)
+                        if self.val is not None and (done or (config.eval.every and ep % config.eval.every == 0)):
+                            scores = self._validate()
+                            self._on_validation(scores, ep)
+                            if done:
+                                final_val = scores
+                    if end_of_epoch or done or (config.checkpoint_every and self.step % config.checkpoint_every == 0):
+                        self._save("last.pt")
+                    if done:
+                        break
+        finally:
+            pbar.close()
+        return self._finish(final_val=final_val)
+
+    def _on_validation(self, scores: dict[str, Any], epoch: int) -> None:
+        record = {"kind": "val", "step": self.step, "epoch": epoch,
+                  **{k: scores[k] for k in ("pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou")},
+                  "mean_iou_absent_zero": scores["absent_zero"]["mean_iou"], "joint_error": scores["joint_error"],
+                  "left_right_confusion": float(np.nanmean([v for v in scores["left_right_confusion"].values() if v is not None]))
+                  if any(v is not None for v in scores["left_right_confusion"].values()) else None,
+                  "num_images": scores["num_images"]}
+        self._log(record)
+        self.last_val = {k: v for k, v in scores.items() if k != "confusion_matrix"} | {"step": self.step, "epoch": epoch}
+        miou = scores["mean_iou"]
+        miou = -math.inf if miou is None or not math.isfinite(miou) else miou
+        best = -math.inf if self.best["mean_iou"] is None else self.best["mean_iou"]
+        if miou > best or self.best["step"] is None:
+            self.best = {"mean_iou": None if miou == -math.inf else miou, "step": self.step, "epoch": epoch}
+            self._save("best.pt")
+
+    def _finish(self, final_val: dict | None) -> dict:
+        if self.ctx.is_main:
+            if self.best["step"] is None:  # no validation ran: the final weights are the best we know
+                self._save("best.pt")
+            val = final_val if final_val is not None else self.last_val
+            scores = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "final": val, "best": self.best,
+                      "config": self.config.to_dict()}
+            _atomic_write_text(self.out_dir / "scores.json", json.dumps(scores, indent=1))
+        return {"step": self.step, "epoch": self.step / self.steps_per_epoch, "train": self.last_train,
+                "val": final_val if final_val is not None else self.last_val, "best": dict(self.best),
+                "out_dir": str(self.out_dir)}
+
+
+def _joint_groups(label_set: Any) -> Any:
+    from lipkit.evaluate import joint_groups_for
+
+    try:
+        return joint_groups_for(label_set)
+    except AttributeError:
+        return None
+
+
+# ================================================================================================
+# CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``python -m lipkit train`` (also under ``torchrun --nproc_per_node N -m lipkit train``)."""
+    parser.add_argument("--config", default=None, help="a YAML or JSON TrainConfig (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set optim.lr=0.001 --set data.root=data/synthlip")
+    parser.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt if it exists")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``fit`` from the CLI; exit 1 with the message on a config error or a non-finite loss."""
+    try:
+        config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+        config = config.with_overrides(args.overrides)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"train: {exc}")
+        return 2
+    if args.print_config:
+        print(config.to_yaml())
+        return 0
+    try:
+        result = fit(config, resume=args.resume)
+    except NonFiniteLossError as exc:
+        print(f"train: {exc}")
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        val = result["val"] or {}
+        print(f"done: step {result['step']}, val mIoU {val.get('mean_iou')}, best {result['best']}, out {result['out_dir']}")
+    return 0
+
+
+__all__ = [
+    "DataConfig", "EpochBatchSampler", "EvalConfig", "LRFactor", "ModelConfig", "NonFiniteLossError", "OptimConfig",
+    "SSLConfig", "TrainConfig", "TrainItems", "derive_seed", "epoch_permutation", "fit", "load_model_from_checkpoint",
+    "load_model_weights", "resolve_device", "add_arguments", "run",
+]
