@@ -122,6 +122,21 @@ class DatasetStats:
         names = list(self.label_set.classes)
         return pd.DataFrame(values, index=pd.Index(names, name="class"), columns=names)
 
+    def top_pairs(self, n: int = 10, skip_background: bool = True) -> pd.DataFrame:
+        """The ``n`` class pairs found together in most images, with P(b | a) and P(a | b)."""
+        both = self.cooccurrence("count").to_numpy()
+        k = both.shape[0]
+        a, b = np.triu_indices(k, 1)
+        if skip_background:
+            keep = a > 0
+            a, b = a[keep], b[keep]
+        order = np.argsort(-both[a, b], kind="stable")[:n]
+        a, b = a[order], b[order]
+        diag = np.maximum(np.diag(both), 1)
+        names = np.asarray(self.label_set.classes, dtype=object)
+        return pd.DataFrame({"class_a": names[a], "class_b": names[b], "images": both[a, b],
+                             "p_b_given_a": both[a, b] / diag[a], "p_a_given_b": both[a, b] / diag[b]})
+
     def region_sizes(self) -> pd.DataFrame:
         """Long table, one row per (image, class present): pixels and share of the image area."""
         rows, cols = np.nonzero(self.presence)

@@ -182,3 +182,19 @@ def test_real_lip_sample_classes(samples):
     st = compute_stats(samples / "lip", "train", progress=False)
     assert set(np.flatnonzero(st.presence[0])) == {0, 2, 5, 13, 14, 15}
     assert st.sizes.tolist() == [[154, 220]]
+
+
+def test_top_pairs_against_brute_force():
+    rng = np.random.default_rng(1)
+    labels = [rng.choice([0, 2, 5, 9, 13, 14, 15], size=(6, 5)).astype(np.uint8) for _ in range(12)]
+    st = stats_from_labels(labels, LIP)
+    sets = [set(np.unique(l).tolist()) - {0} for l in labels]
+    brute = sorted(((sum(i in s and j in s for s in sets), i, j) for i, j in combinations(range(1, 20), 2)),
+                   key=lambda t: -t[0])
+    top = st.top_pairs(5)
+    assert top["images"].tolist() == [t[0] for t in brute[:5]]
+    first = top.iloc[0]
+    i, j = LIP.index(first["class_a"]), LIP.index(first["class_b"])
+    assert first["p_b_given_a"] == pytest.approx(first["images"] / sum(i in s for s in sets))
+    assert first["p_a_given_b"] == pytest.approx(first["images"] / sum(j in s for s in sets))
+    assert "Background" not in set(top["class_a"]) | set(top["class_b"])
