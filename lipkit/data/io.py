@@ -53,7 +53,27 @@ def open_image(path: PathLike, what: str = "image") -> Image.Image:
     except IsADirectoryError:
         raise _fail(path, f"missing-{what}", f"expected a {what} file, found a folder") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
+        if _looks_truncated(path):
+            raise _fail(path, f"truncated-{what}", f"cannot read {what}: file is truncated (it stops inside its header); "
+                        "re-extract or re-download it") from None
         raise _fail(path, f"unreadable-{what}", f"cannot read {what}: not a valid image file ({exc})") from None
+
+
+def _looks_truncated(path: PathLike) -> bool:
+    """A JPEG/PNG signature at the start but no end marker (JPEG EOI, PNG IEND) near the end."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 64))
+            tail = f.read()
+    except OSError:
+        return False
+    if head.startswith(b"\xff\xd8\xff"):
+        return b"\xff\xd9" not in tail
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return b"IEND" not in tail
+    return False
 
 
 def decode(img: Image.Image, path: PathLike, what: str) -> None:
