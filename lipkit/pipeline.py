@@ -166,10 +166,25 @@ def check_parameters(notebook: Path, params: Mapping[str, Any]) -> None:
     declared = papermill.inspect_notebook(str(notebook))
     if not declared:
         raise PipelineError(f"{notebook.name}: no cell tagged 'parameters'; the pipeline cannot set its parameters")
+    for line in _parameter_lines(notebook):
+        name = line.split("=", 1)[0].strip()
+        if name not in declared:  # papermill skipped the line: its parser is stricter than Python
+            raise PipelineError(f"{notebook.name}: papermill cannot parse the parameter line {line!r}; write "
+                                "`NAME = literal  # comment` with no '=', '(' or ';' inside the comment")
     unknown = sorted(set(params) - set(declared))
     if unknown:
         raise PipelineError(f"{notebook.name}: unknown parameter(s) {', '.join(unknown)}; the notebook declares "
                             f"{', '.join(declared)}. Fix PROFILES in lipkit/pipeline.py or the notebook's parameters cell.")
+
+
+def _parameter_lines(notebook: Path) -> list[str]:
+    """The ``NAME = ...`` lines of the notebook's cell tagged ``parameters``."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    source = cell.source if cell is not None else ""
+    return [line for line in source.splitlines() if re.match(r"^[A-Za-z_]\w*\s*=", line)]
 
 
 def fingerprint(notebook: Path, params: Mapping[str, Any]) -> str:

@@ -68,6 +68,9 @@ def test_profile_checks_without_a_kernel(dirs):
         nb = new_notebook(cells=[new_code_cell("x = 1")])
         nbformat.write(nb, str(nbs / "02_e.ipynb"))
         _run(dirs, only=["02"])
+    _notebook(nbs / "02_e.ipynb", "pass", params=PARAMS + "OTHER = 3  # a comment (with = inside)\n")
+    with pytest.raises(PipelineError, match="cannot parse the parameter line 'OTHER = 3"):
+        _run(dirs, only=["02"])
 
 
 def test_real_profiles_are_complete():
