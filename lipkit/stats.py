@@ -173,7 +173,8 @@ class DatasetStats:
 
         Unannotated joints (NaN, e.g. outside the image or hidden) are the occlusion and
         truncation proxy. LIP does not document v reliably (one codebase reads v == 1 as
-        occluded), so it is reported as a raw share. Empty when the split has no pose file.
+        occluded; SynthLIP writes v = 1 for a joint covered by the person's own body), so it is
+        reported as a raw share. Empty when the split has no pose file.
         """
         if self.pose is None:
             return pd.DataFrame(columns=["joint", "annotated", "v_is_1"])
@@ -420,7 +421,7 @@ def report(stats: DatasetStats) -> str:
     if stats.pose is not None:
         parts += ["## Pose joints annotated (occlusion / truncation proxy)", "", markdown_table(stats.pose_visibility()), ""]
     if stats.meta is not None:
-        for column in ("view", "truncation", "occlusion"):
+        for column in ("view", "truncation", "occluded_fraction"):
             counts = stats.meta_counts(column)
             if len(counts):
                 parts += [f"## SynthLIP {column}", "", markdown_table(counts), ""]

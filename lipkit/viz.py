@@ -24,6 +24,7 @@ from lipkit.labels import LIP, LIP_POSE_FLIP_PAIRS, LIP_POSE_JOINTS, LIP_POSE_LI
 IGNORE_COLOR = (255, 255, 255)  # ignore (255) and ids outside the label set are drawn white
 _LEFT_JOINTS = {b for _, b in LIP_POSE_FLIP_PAIRS}  # 5, 4, 3, 15, 14, 13 are the L_ joints
 _RIGHT_JOINTS = {a for a, _ in LIP_POSE_FLIP_PAIRS}
+META_COLUMNS = ("view", "truncation", "occluded_fraction")  # SynthLIP metadata columns drawn
 POSE_COLORS = {"left": "#1f77b4", "right": "#d62728", "centre": "#2ca02c"}
 
 
@@ -290,9 +291,9 @@ def count_bars(counts: Mapping[str, pd.Series], title: str = "") -> Figure:
 
 
 def view_distribution(stats: Any) -> Figure:
-    """SynthLIP view / truncation / occlusion counts (an empty panel without metadata)."""
-    return count_bars({c: stats.meta_counts(c) for c in ("view", "truncation", "occlusion")},
-                      title="Views and truncation (SynthLIP metadata)")
+    """SynthLIP view / truncation (framing) / occluded-fraction counts (an empty panel without metadata)."""
+    return count_bars({c.replace("_", " "): stats.meta_counts(c) for c in META_COLUMNS},
+                      title="Views, framing and occlusion (SynthLIP metadata)")
 
 
 def pose_visibility(stats: Any) -> Figure:
@@ -307,7 +308,10 @@ def pose_visibility(stats: Any) -> Figure:
         return fig
     col = [POSE_COLORS["left" if j in _LEFT_JOINTS else "right" if j in _RIGHT_JOINTS else "centre"]
            for j in range(len(vis))]
-    ax1.bar(range(len(vis)), vis["annotated"].to_numpy(), color=col)
+    ax1.bar(range(len(vis)), vis["annotated"].to_numpy(), color=col, label="annotated")
+    ax1.bar(range(len(vis)), vis["v_is_1"].to_numpy(), color="none", edgecolor="0.2", hatch="///",
+            linewidth=0.5, label="annotated with v = 1")
+    ax1.legend(fontsize=7, loc="lower right")
     ax1.set_xticks(range(len(vis)), list(vis.index), rotation=60, ha="right", fontsize=8)
     ax1.set_ylim(0, 1.02)
     ax1.set_ylabel("share of images annotated")

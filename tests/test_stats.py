@@ -113,7 +113,7 @@ def tiny_root(tmp_path):
         p[0, 2] = 1.0
         poses.append(p)
     views = ["front", "back", "left", "front", "right", "back"]
-    meta = [{"view": v, "truncation": 0.5 * (k % 2), "garments": ["pants"]} for k, v in enumerate(views)]
+    meta = [{"view": v, "truncation": ["full", "cut-off"][k % 2], "occluded_fraction": 0.5 * (k % 2), "garments": ["pants"]} for k, v in enumerate(views)]
     _write_split(root, "train", labels, poses, meta)
     return root, labels
 
@@ -133,7 +133,9 @@ def test_compute_stats_reads_the_flat_layout(tiny_root):
     assert st.joints_per_image().loc[10:15].tolist() == [1] * 6
     assert st.view_counts().to_dict() == {"back": 2, "front": 2, "left": 1, "right": 1}
     trunc = st.truncation_counts()
-    assert trunc.sum() == 6 and trunc.iloc[0] == 3  # three images with truncation 0
+    assert trunc.to_dict() == {"cut-off": 3, "full": 3}
+    occ = st.meta_counts("occluded_fraction")
+    assert occ.sum() == 6 and occ.iloc[0] == 3  # three images with nothing occluded
 
 
 def test_compute_stats_limit_and_threads_give_the_same_numbers(tiny_root):
