@@ -274,3 +274,22 @@ def test_small_cpu_config_builds_and_trains_a_step():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+# ---------------------------------------------------------------- real torchvision (where installed)
+@pytest.mark.parametrize("name", BACKBONES)
+def test_real_torchvision_state_dict_loads_strictly(name):
+    tvm = pytest.importorskip("torchvision.models")
+    torch.manual_seed(0)
+    reference = getattr(tvm, name)(weights=None).eval()
+    backbone = build_backbone(name)
+    load_backbone_state_dict(backbone, reference.state_dict(), name)
+    backbone.eval()
+    x = torch.randn(1, 3, 48, 48)
+    with torch.no_grad():
+        if name == "vgg16":  # the first two convs precede DeepLab's pooling changes
+            assert torch.allclose(backbone.features[:4](x), reference.features[:4](x), atol=1e-5)
+        else:  # conv1..layer2 are undilated: identical to torchvision
+            ours = backbone.layer2(backbone.layer1(backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x))))))
+            theirs = reference.layer2(reference.layer1(reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))))
+            assert torch.allclose(ours, theirs, atol=1e-4)

@@ -93,5 +93,5 @@ def build_model(arch: str, backbone: str, num_classes: int, width: float = 1.0,
         head = ASPP(trunk.out_channels, int(num_classes), ASPP_RATES[int(output_stride)])
     base = DeepLabV2(trunk, head, int(num_classes), neck=neck)
     if arch == "attention":
-        return AttentionToScale(base)
+        return AttentionToScale(base, hidden=max(1, int(round(512 * width))))
     return base
