@@ -313,7 +313,7 @@ def _build_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:
     unknown = [k for k in data if k not in names]
     if unknown:
         where = prefix.rstrip(".") or "the top level"
-        raise ValueError(f"unknown key {prefix}{unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
+        raise ValueError(f"unknown key {prefix + unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
     return cls(**kwargs)
 
