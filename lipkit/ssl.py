@@ -74,10 +74,13 @@ JOINT_GROUPS: dict[str, tuple[Groups, tuple[str, ...]]] = {
 
 JOINT_ERROR_SCALE = 0.05 * 0.5  # the release's loss weight (0.05) times the 1/2 of the squared error
 _LUT_SIZE = 256  # label maps are 8-bit; 255 is ignore
+_CHECKED: set[Groups] = {g for g, _ in JOINT_GROUPS.values()}  # groups already validated
 
 
 def get_joint_groups(groups: str | Sequence[Sequence[int]]) -> Groups:
     """Resolve a name from :data:`JOINT_GROUPS` or check an explicit tuple of id tuples."""
+    if isinstance(groups, tuple) and groups in _CHECKED:
+        return groups
     if isinstance(groups, str):
         try:
             return JOINT_GROUPS[groups.lower().replace("_", "-")][0]
@@ -91,6 +94,8 @@ def get_joint_groups(groups: str | Sequence[Sequence[int]]) -> Groups:
         raise ValueError(f"groups must be disjoint (a class belongs to at most one joint), got {out}")
     if any(not 0 <= i < IGNORE_INDEX for i in flat):
         raise ValueError(f"group ids must lie in [0, {IGNORE_INDEX}), got {out}")
+    if len(_CHECKED) < 256:
+        _CHECKED.add(out)
     return out
 
 
@@ -112,6 +117,25 @@ def _group_lut(groups: Groups, device: torch.device) -> Tensor:
     return lut.to(device)
 
 
+@lru_cache(maxsize=64)
+def _key_tables(groups: Groups, device: torch.device, n: int, h: int, w: int) -> tuple[Tensor, ...]:
+    """Lookup tables and offsets so that a (image, joint, column) key is one gather plus one add.
+
+    Column key ``(img * (J+1) + joint) * w + col`` and row key ``(img * (J+1) + joint) * h + row``;
+    int32 when the key range allows (faster bincount), int64 otherwise.
+    """
+    j = len(groups)
+    dtype = torch.int32 if n * (j + 1) * max(h, w) < 2**31 else torch.long
+    lut = _group_lut(groups, device)
+    img = torch.arange(n, device=device) * (j + 1)
+    off_col = (img * w).view(n, 1, 1) + torch.arange(w, device=device).view(1, 1, w)
+    off_row = (img * h).view(n, 1, 1) + torch.arange(h, device=device).view(1, h, 1)
+    # Reductions of the histograms: [count, sum of x] over columns, [sum of y] over rows.
+    w_col = torch.stack((torch.ones(w, device=device), torch.arange(w, device=device)), 1).double()
+    w_row = torch.arange(h, device=device).double().view(h, 1)
+    return (lut * w).to(dtype), (lut * h).to(dtype), off_col.to(dtype), off_row.to(dtype), w_col, w_row
+
+
 def _check_labels(labels: Tensor, name: str) -> None:
     if not isinstance(labels, Tensor) or labels.dim() != 3:
         shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
@@ -120,47 +144,56 @@ def _check_labels(labels: Tensor, name: str) -> None:
         raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}")
 
 
-def _region_sums(labels: Tensor, groups: Groups) -> tuple[Tensor, Tensor, Tensor]:
-    """Per (image, joint): pixel count, sum of columns, sum of rows (all int64, shape (N, J))."""
+def _region_sums(labels: Tensor, groups: Groups) -> Tensor:
+    """Per (image, joint): [pixel count, sum of columns, sum of rows] as exact float64, shape (N, J, 3)."""
     n, h, w = labels.shape
     j = len(groups)
-    dev = labels.device
-    g = _group_lut(groups, dev)[labels.long().clamp(0, _LUT_SIZE - 1)]  # (N, h, w), J = no joint
-    base = g + (torch.arange(n, device=dev) * (j + 1)).view(n, 1, 1)
-    col_hist = torch.bincount((base * w + torch.arange(w, device=dev)).view(-1), minlength=n * (j + 1) * w)
-    row_hist = torch.bincount((base * h + torch.arange(h, device=dev).view(h, 1)).view(-1), minlength=n * (j + 1) * h)
-    col_hist = col_hist.view(n, j + 1, w)[:, :j]
-    row_hist = row_hist.view(n, j + 1, h)[:, :j]
-    count = col_hist.sum(-1)
-    sum_x = (col_hist * torch.arange(w, device=dev)).sum(-1)
-    sum_y = (row_hist * torch.arange(h, device=dev)).sum(-1)
-    return count, sum_x, sum_y
+    lut_w, lut_h, off_col, off_row, w_col, w_row = _key_tables(groups, labels.device, n, h, w)
+    flat = labels.reshape(-1)
+    if flat.dtype not in (torch.int32, torch.int64):
+        flat = flat.long()
+    if flat.device.type != "cpu":
+        flat = flat.clamp(0, _LUT_SIZE - 1)  # an out-of-range gather would be a device-side assert
+    try:
+        col_key = lut_w.index_select(0, flat).view(n, h, w).add_(off_col)
+        row_key = lut_h.index_select(0, flat).view(n, h, w).add_(off_row)
+    except IndexError:
+        raise ValueError(f"labels must hold ids in [0, {_LUT_SIZE}) (255 = ignore)") from None
+    col_hist = torch.bincount(col_key.view(-1), minlength=n * (j + 1) * w).view(n, j + 1, w)[:, :j]
+    row_hist = torch.bincount(row_key.view(-1), minlength=n * (j + 1) * h).view(n, j + 1, h)[:, :j]
+    return torch.cat((col_hist.double() @ w_col, row_hist.double() @ w_row), dim=-1)
 
 
 def parsing_to_joints(labels: Tensor, groups: str | Sequence[Sequence[int]] = LIP_JOINT_GROUPS) -> tuple[Tensor, Tensor]:
-    """Joint positions from parsing maps ``labels`` (N, h, w).
+    """Joint positions from parsing maps ``labels`` (N, h, w), ids in [0, 255].
 
     Returns ``joints`` (N, J, 2) int64 as (x = column, y = row), the mean column and mean row of the
     group's pixels truncated to integers as in the release, and ``present`` (N, J) bool. An absent
     region gives the joint (0, 0) with ``present`` False.
     """
     _check_labels(labels, "labels")
-    count, sum_x, sum_y = _region_sums(labels, get_joint_groups(groups))
-    present = count > 0
-    safe = count.clamp(min=1)
-    # Non-negative integers: floor division is the release's truncation of the mean.
-    joints = torch.stack((sum_x // safe, sum_y // safe), dim=-1) * present.unsqueeze(-1)
-    return joints, present
+    sums = _region_sums(labels, get_joint_groups(groups))
+    count = sums[..., :1]
+    # Exact integers below 2**53 and a quotient at least 1/count away from the next integer, so the
+    # float floor is the integer truncation of the release.
+    joints = torch.floor(sums[..., 1:] / count.clamp(min=1)).long()
+    return joints, count[..., 0] > 0
 
 
 def _peak(sigma: float) -> float:
     return 4.0 / (sigma * math.sqrt(2.0 * math.pi))
 
 
-def _gaussians_1d(centres: Tensor, length: int, sigma: float, dtype: torch.dtype) -> Tensor:
-    """exp(-(t - c)^2 / (2 sigma^2)) for t in 0..length-1; shape centres.shape + (length,)."""
-    t = torch.arange(length, device=centres.device, dtype=dtype)
-    return torch.exp(-((t - centres.to(dtype).unsqueeze(-1)) ** 2) / (2.0 * sigma * sigma))
+def _gaussians_xy(joints: Tensor, h: int, w: int, sigma: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """1-D Gaussians exp(-(t - c)^2 / (2 sigma^2)) of the x and y of ``joints`` (N, J, 2): (N,J,w), (N,J,h)."""
+    t = torch.arange(max(h, w), device=joints.device, dtype=dtype)
+    e = (t - joints.to(dtype).unsqueeze(-1)).square_().mul_(-0.5 / (sigma * sigma))  # (N, J, 2, L)
+    # The far tail is set to exactly 0: exp() of large negatives takes a slow path, and products of
+    # two tiny factors would be subnormal (slow on x86). The cut is at 10 sqrt(tiny) (1e-18 in float32).
+    lo = math.log(10.0 * math.sqrt(torch.finfo(dtype).tiny))
+    drop = e < lo
+    g = torch.exp(e.clamp_(min=lo)).masked_fill_(drop, 0.0)
+    return g[..., 0, :w], g[..., 1, :h]
 
 
 def joint_heatmaps(
@@ -169,21 +202,27 @@ def joint_heatmaps(
     size: tuple[int, int],
     sigma: float = 1.0,
     dtype: torch.dtype = torch.float32,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Gaussian heatmaps (N, J, h, w) of ``joints`` (N, J, 2) as (x, y) on an ``size = (h, w)`` grid.
 
     ``h(x, y) = 4 / (sigma sqrt(2 pi)) * exp(-((x - cx)^2 + (y - cy)^2) / (2 sigma^2))``, and an
-    all-zero map where ``present`` is False. ``joints`` may be fractional (soft joints).
+    all-zero map where ``present`` is False. ``joints`` may be fractional (soft joints). Values below
+    1e-18 of the peak are exactly 0. ``out``: an (N, J, h, w) tensor to write into; on large grids a
+    reused buffer saves most of the time (a fresh 40 MB tensor costs more in page faults than the maths).
     """
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     if joints.dim() != 3 or joints.shape[-1] != 2 or present.shape != joints.shape[:2]:
         raise ValueError(f"joints must be (N, J, 2) and present (N, J), got {tuple(joints.shape)} and {tuple(present.shape)}")
     h, w = int(size[0]), int(size[1])
-    gx = _gaussians_1d(joints[..., 0], w, sigma, dtype)  # (N, J, w)
-    gy = _gaussians_1d(joints[..., 1], h, sigma, dtype)  # (N, J, h)
-    scale = _peak(sigma) * present.to(dtype)
-    return scale[..., None, None] * gy.unsqueeze(-1) * gx.unsqueeze(-2)
+    gx, gy = _gaussians_xy(joints, h, w, sigma, dtype)
+    gy = gy * (present.to(dtype) * _peak(sigma)).unsqueeze(-1)  # amplitude folded into the small factor
+    if out is not None:
+        if tuple(out.shape) != (*joints.shape[:2], h, w) or out.dtype != dtype:
+            raise ValueError(f"out must be a {dtype} tensor of shape {(*joints.shape[:2], h, w)}, got {out.dtype} {tuple(out.shape)}")
+        return torch.mul(gy.unsqueeze(-1), gx.unsqueeze(-2), out=out)
+    return gy.unsqueeze(-1) * gx.unsqueeze(-2)
 
 
 def joint_error(
@@ -195,7 +234,7 @@ def joint_error(
     """Per-image joint error (N,) float32: ``0.05 * 1/2 * sum over joints and cells (H_pred - H_gt)^2``.
 
     Both label maps are (N, h, w) on the same grid (the logits' grid in the loss). Computed without
-    building heatmaps: a product of 1-D Gaussians sums over the grid as (sum over x) * (sum over y).
+    building heatmaps: with ``H = a * gy(y) * gx(x)``, ``sum_cells H_p H_q = a_p a_q (gx_p . gx_q)(gy_p . gy_q)``.
     """
     _check_labels(pred_labels, "pred_labels")
     _check_labels(gt_labels, "gt_labels")
@@ -205,17 +244,14 @@ def joint_error(
         raise ValueError(f"sigma must be > 0, got {sigma}")
     n, h, w = gt_labels.shape
     joints, present = parsing_to_joints(torch.cat((pred_labels, gt_labels.to(pred_labels.dtype))), groups)
-    dt = torch.float64
-    gx = _gaussians_1d(joints[..., 0], w, sigma, dt)  # (2N, J, w)
-    gy = _gaussians_1d(joints[..., 1], h, sigma, dt)
-    a = present.to(dt) * _peak(sigma)  # heatmap amplitude per joint (0 when absent)
-    ap, ag = a[:n], a[n:]
-    gxp, gxg, gyp, gyg = gx[:n], gx[n:], gy[:n], gy[n:]
-    pp = ap * ap * (gxp * gxp).sum(-1) * (gyp * gyp).sum(-1)
-    gg = ag * ag * (gxg * gxg).sum(-1) * (gyg * gyg).sum(-1)
-    pg = ap * ag * (gxp * gxg).sum(-1) * (gyp * gyg).sum(-1)
-    sq = (pp + gg - 2.0 * pg).clamp(min=0.0)  # sum over cells of (H_pred - H_gt)^2, per joint
-    return (JOINT_ERROR_SCALE * sq.sum(-1)).to(torch.float32)
+    gx, gy = _gaussians_xy(joints, h, w, sigma, torch.float64)  # (2N, J, w), (2N, J, h)
+    a = present.double()  # amplitude / peak (0 when absent)
+    dots = torch.stack(
+        ((gx[:n] * gx[:n]).sum(-1) * (gy[:n] * gy[:n]).sum(-1) * a[:n],
+         (gx[n:] * gx[n:]).sum(-1) * (gy[n:] * gy[n:]).sum(-1) * a[n:],
+         (gx[:n] * gx[n:]).sum(-1) * (gy[:n] * gy[n:]).sum(-1) * (-2.0 * a[:n] * a[n:])),
+    ).sum(0)  # sum over cells of (H_pred - H_gt)^2 / peak^2, per joint
+    return (JOINT_ERROR_SCALE * _peak(sigma) ** 2 * dots.clamp(min=0.0).sum(-1)).to(torch.float32)
 
 
 def nearest_downsample(target: Tensor, size: tuple[int, int]) -> Tensor:
@@ -361,10 +397,10 @@ def soft_joint_distance(
     px = (mass.sum(2) * xs).sum(-1) / total
     py = (mass.sum(3) * ys).sum(-1) / total
     with torch.no_grad():
-        count, sum_x, sum_y = _region_sums(gt_small, groups)
-        present = count > 0
-        gx = sum_x.to(dt) / count.clamp(min=1)
-        gy = sum_y.to(dt) / count.clamp(min=1)
+        sums = _region_sums(gt_small, groups)
+        present = sums[..., 0] > 0
+        centres = (sums[..., 1:] / sums[..., :1].clamp(min=1)).to(dt)  # exact means, not truncated
+        gx, gy = centres[..., 0], centres[..., 1]
     d = ((px - gx) / w) ** 2 + ((py - gy) / h) ** 2
     return (d * present).sum() / present.sum().clamp(min=1)
 

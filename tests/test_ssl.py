@@ -144,6 +144,19 @@ def test_heatmaps_match_naive_reference():
                 np.testing.assert_allclose(hm[i, j].numpy(), ref, rtol=1e-5, atol=1e-7)
 
 
+def test_heatmaps_out_buffer_and_far_tail():
+    joints = torch.tensor([[[0, 0], [30, 5]]])
+    present = torch.tensor([[True, True]])
+    buf = torch.full((1, 2, 8, 40), 7.0)
+    res = joint_heatmaps(joints, present, (8, 40), out=buf)
+    assert res.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(buf, joint_heatmaps(joints, present, (8, 40)))
+    assert buf[0, 0, 0, 39].item() == 0.0  # exp(-760): exactly zero, never subnormal
+    assert buf[0, 0, 0, 5].item() == pytest.approx(1.595769 * math.exp(-12.5), rel=1e-5)
+    with pytest.raises(ValueError, match="out"):
+        joint_heatmaps(joints, present, (8, 40), out=torch.empty(1, 2, 8, 8))
+
+
 # ---------------------------------------------------------------- joint error
 def test_joint_error_matches_naive_reference():
     gen = torch.Generator().manual_seed(2)
