@@ -148,8 +148,18 @@ def bench_overhead(repeats: int) -> None:
         return run
 
     t_joint = median_ms(joints_only, repeats * 10)
-    times = {mode: median_ms(step(StructureSensitiveLoss(mode, track_joint_error=(mode != "none"))), repeats)
+    # Modes interleaved step by step, so that load from other processes hits them alike.
+    steps = {mode: step(StructureSensitiveLoss(mode, track_joint_error=(mode != "none")))
              for mode in ("none", "paper", "released", "soft")}
+    samples: dict[str, list[float]] = {mode: [] for mode in steps}
+    for fn in steps.values():
+        fn()  # warm-up
+    for _ in range(repeats):
+        for mode, fn in steps.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[mode].append(time.perf_counter() - t0)
+    times = {mode: statistics.median(s) * 1e3 for mode, s in samples.items()}
     print(f"\nTraining-step overhead: deeplabv2 resnet18 w0.25 os8, batch {batch}, {size}px, logits grid {grid}; "
           f"torch threads {torch.get_num_threads()}; medians over {repeats} steps\n")
     print("| what | ms | share of a 'none' step |")

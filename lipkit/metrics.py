@@ -43,6 +43,13 @@ def _as_numpy(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _unsigned_max(a: np.ndarray) -> int:
+    """max of ``a`` read as unsigned integers: >= n exactly when some value lies outside [0, n)."""
+    if a.dtype.kind == "i":
+        a = a.view(a.dtype.str.replace("i", "u"))  # same item size: a view even when strided
+    return int(a.max())
+
+
 class ConfusionMatrix:
     """Accumulates a ``(K, K)`` int64 confusion matrix (rows = ground truth, columns = prediction).
 
@@ -85,15 +92,13 @@ class ConfusionMatrix:
         if p.size == 0:
             return self
         k = self.num_classes
-        pmin, pmax = int(p.min()), int(p.max())
-        if pmin < 0 or pmax >= k:
+        if _unsigned_max(p) >= k:  # one pass catches negatives too (they read as huge unsigned)
             raise ValueError(
-                f"pred holds ids outside [0, {k}) (min {pmin}, max {pmax}); "
+                f"pred holds ids outside [0, {k}) (min {int(p.min())}, max {int(p.max())}); "
                 f"num_classes={k} must match the model's outputs"
             )
         lut = self._lut
-        tmin, tmax = int(t.min()), int(t.max())
-        if tmin >= 0 and tmax < lut.size:
+        if _unsigned_max(t) < lut.size:
             rows = np.take(lut, t)  # uint16 (or int64 for large K), a fresh array
         else:  # ids beyond the table (e.g. a negative ignore_index): same mapping with comparisons
             rows = np.where((t >= 0) & (t < k), t, k + 1).astype(lut.dtype)

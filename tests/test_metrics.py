@@ -204,3 +204,13 @@ def test_left_right_confusion():
 def test_scores_from_matrix_rejects_non_square():
     with pytest.raises(ValueError, match="square"):
         scores_from_matrix(np.zeros((2, 3)))
+
+
+def test_strided_and_signed_inputs():
+    rng = np.random.default_rng(6)
+    t = rng.integers(0, 6, size=(8, 10)).astype(np.int16)[:, ::3]
+    p = rng.integers(0, 6, size=(8, 10)).astype(np.int8)[::1, 1::3]
+    cm = ConfusionMatrix(6).update(p, t)
+    np.testing.assert_array_equal(cm.matrix, brute_matrix(p, t, 6))
+    with pytest.raises(ValueError, match="pred"):
+        cm.update(-p - 1, t)  # negatives of a signed type are caught
