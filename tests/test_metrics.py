@@ -208,8 +208,8 @@ def test_scores_from_matrix_rejects_non_square():
 
 def test_strided_and_signed_inputs():
     rng = np.random.default_rng(6)
-    t = rng.integers(0, 6, size=(8, 10)).astype(np.int16)[:, ::3]
-    p = rng.integers(0, 6, size=(8, 10)).astype(np.int8)[::1, 1::3]
+    t = rng.integers(0, 6, size=(8, 12)).astype(np.int16)[:, ::3]
+    p = rng.integers(0, 6, size=(8, 12)).astype(np.int8)[:, 1::3]
     cm = ConfusionMatrix(6).update(p, t)
     np.testing.assert_array_equal(cm.matrix, brute_matrix(p, t, 6))
     with pytest.raises(ValueError, match="pred"):
