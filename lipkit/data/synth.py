@@ -414,7 +414,7 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
     _prepare_root(root, format, counts)
     cfg = asdict(config)
     tasks = [(str(root), split, i, cfg) for split, n in counts.items() for i in range(n)]
-    workers = max(1, min(int(workers or os.cpu_count() or 1), max(1, len(tasks) // 8)))
+    workers = max(1, min(int(workers or os.cpu_count() or 1), len(tasks)))
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), desc="SynthLIP", unit="img", disable=not progress)
@@ -425,7 +425,7 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
             bar.update()
     else:
         with mp.get_context("spawn").Pool(workers) as pool:
-            for t, res in zip(tasks, pool.imap(_work, tasks, chunksize=16)):
+            for t, res in zip(tasks, pool.imap(_work, tasks, chunksize=max(1, min(16, len(tasks) // (4 * workers))))):
                 results[t[1]].append(res)
                 bar.update()
     bar.close()
