@@ -3,7 +3,7 @@
 Each configuration runs in its own subprocess (so peak RSS is that configuration's), with
 ``torch.set_num_threads(threads)``; one untimed warm-up step, then ``steps`` timed steps of
 forward + cross-entropy on logits upsampled to the input size (as the training loss does) +
-backward. Prints a markdown table.
+backward. Reports the median step time (the machine may be shared) and prints a markdown table.
 
     .venv/bin/python benchmarks/bench_models.py                  # small configs + ResNet-101 @ 321
     .venv/bin/python benchmarks/bench_models.py --skip-large     # small configs only
@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
 # name -> (arch, backbone, width, output_stride, batch, size, steps)
 CONFIGS: dict[str, tuple[str, str, float, int, int, int, int]] = {
-    "small (deeplabv2 r18 w0.25 os8)": ("deeplabv2", "resnet18", 0.25, 8, 8, 128, 10),
-    "small os16 (deeplabv2 r18 w0.25 os16)": ("deeplabv2", "resnet18", 0.25, 16, 8, 128, 10),
-    "small attention (r18 w0.25 os8)": ("attention", "resnet18", 0.25, 8, 8, 128, 5),
-    "r18 w0.5 os8": ("deeplabv2", "resnet18", 0.5, 8, 8, 128, 5),
+    "small (deeplabv2 r18 w0.25 os8)": ("deeplabv2", "resnet18", 0.25, 8, 8, 128, 20),
+    "small os16 (deeplabv2 r18 w0.25 os16)": ("deeplabv2", "resnet18", 0.25, 16, 8, 128, 20),
+    "small attention (r18 w0.25 os8)": ("attention", "resnet18", 0.25, 8, 8, 128, 10),
+    "r18 w0.5 os8": ("deeplabv2", "resnet18", 0.5, 8, 8, 128, 10),
     "DeepLabV2 ResNet-101 (full, os8)": ("deeplabv2", "resnet101", 1.0, 8, 1, 321, 1),
 }
 LARGE = {"DeepLabV2 ResNet-101 (full, os8)"}
@@ -71,16 +72,18 @@ def run_one(name: str, threads: int, device: str = "cpu", bf16: bool = False) ->
         step()
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for _ in range(steps):
+    times = []
+    for _ in range(steps):  # per-step times: the median resists bursts from other processes
+        t0 = time.perf_counter()
         step()
-    if cuda:
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - t0) / steps
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    dt = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _peak_rss_mb()
     return {"config": name + (" bf16" if bf16 else ""), "batch": batch, "size": size,
             "threads": threads, "steps": steps, "device": device,
-            "s_per_step": dt, "img_per_s": batch / dt,
+            "s_per_step": dt, "img_per_s": batch / dt, "mean_s_per_step": statistics.fmean(times),
             "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
             "peak_MB": peak, "rss_before_model_MB": base_rss}
 
@@ -113,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
              else f"CPU, {args.threads} threads")
     mem = "peak CUDA alloc (MB)" if args.device.startswith("cuda") else "peak RSS (MB)"
     print(f"\nforward+backward on {where}, torch {torch.__version__}\n")
-    print(f"| config | batch | px | params (M) | s/step | img/s | {mem} |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| config | batch | px | params (M) | median s/step | mean s/step | img/s (median) | {mem} |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['config']} | {r['batch']} | {r['size']} | {r['params_M']:.2f} | "
-              f"{r['s_per_step']:.3f} | {r['img_per_s']:.1f} | {r['peak_MB']:.0f} |")
+              f"{r['s_per_step']:.3f} | {r['mean_s_per_step']:.3f} | {r['img_per_s']:.1f} | {r['peak_MB']:.0f} |")
     return 0
 
 
