@@ -116,15 +116,26 @@ def prepare_data(data_root: str | os.PathLike = "", n_train: int = 60, n_val: in
         if not root.is_dir():
             raise PipelineError(f"DATA_ROOT {root} is not a folder; point it at a LIP root (flat or official layout)")
         return root
-    from lipkit.data.synth import make_synthlip
+    from lipkit.data import synth
 
     name = f"synthlip-{n_train}-{n_val}" + (f"-{n_test}" if n_test else "") + f"-seed{seed}"
     root = paths.synthlip_root(name)
     marker = root / ".complete"
-    if not marker.is_file():
-        make_synthlip(root, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
-        marker.write_text(json.dumps({"n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed}) + "\n")
+    stamp = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed, "generator": _generator_digest()}
+    if not marker.is_file() or json.loads(marker.read_text()) != stamp:
+        synth.make_synthlip(root, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
+        marker.write_text(json.dumps(stamp) + "\n")
     return root
+
+
+def _generator_digest() -> str:
+    """A hash of SynthLIP's source: a changed generator regenerates cached datasets."""
+    import lipkit.data.synth as synth_module
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(synth_module.__file__).parent.glob("synth*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------ planning
@@ -263,6 +274,24 @@ def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Se
         state_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     state_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
+
+
+def store_outputs(notebook: str | os.PathLike, timeout: int = 900, kernel_name: str = "python3") -> Path:
+    """Execute a notebook with its own (smoke) defaults and save it in place with outputs.
+
+    This is how the committed notebooks get the stored outputs nbval compares against:
+    nbclient (no papermill metadata), working directory = the notebook's folder.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(notebook)
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    nb.metadata.pop("papermill", None)
+    nbformat.write(nb, str(path))
+    return path
 
 
 def profile_table(profiles: Mapping[str, Mapping[str, Any]] | None = None) -> str:

@@ -105,6 +105,11 @@ def test_save_figure_makes_parents_and_saver_can_be_off(tmp_path):
     path = viz.save_figure(fig, tmp_path / "a" / "b" / "legend.png", dpi=50)
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 10
+    small = viz.save_figure(fig, tmp_path / "q.png", dpi=50, max_colors=16)
+    with Image.open(small) as im:
+        assert im.mode == "P" and len(im.getcolors()) <= 16
+    im = viz.compact(fig, dpi=40, max_colors=8)
+    assert im.mode == "P" and len(im.getcolors()) <= 8
     assert viz.saver("")(fig, "x.png") is fig
     assert viz.saver(tmp_path / "f")(fig, "x.png") is fig and (tmp_path / "f" / "x.png").is_file()
 
