@@ -16,8 +16,12 @@ from lipkit.labels import LIP
 from lipkit.train import EpochBatchSampler, NonFiniteLossError, TrainConfig, _Trainer, epoch_permutation, fit
 
 
-def make_tiny_lip(root: Path, n_train: int = 8, n_val: int = 3, seed: int = 0) -> Path:
-    """A small LIP-format folder: colour-coded body parts of varying image sizes, a 255 strip."""
+def make_tiny_lip(root: Path, n_train: int = 8, n_val: int = 3, seed: int = 0, ignore_top: float = 0.0) -> Path:
+    """A small LIP-format folder: colour-coded body parts of varying image sizes, a 255 strip.
+
+    ``ignore_top``: every other image also has its top ``ignore_top`` fraction of rows set to 255,
+    so batches differ a lot in their numbers of valid pixels.
+    """
     rng = np.random.default_rng(seed)
     palette = LIP.palette_array.astype(np.int16)
     for split, n in (("train", n_train), ("val", n_val)):
@@ -36,6 +40,8 @@ def make_tiny_lip(root: Path, n_train: int = 8, n_val: int = 3, seed: int = 0) -
             lab[top + 7 * u:top + 10 * u, cx - 2 * u:cx] = 17  # right leg
             img = palette[lab] + rng.integers(-20, 21, (h, w, 3))
             lab[:, :2] = 255
+            if i % 2:
+                lab[: int(h * ignore_top)] = 255
             Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / f"{split}_images" / f"{split}{i:03d}.jpg", quality=95)
             Image.fromarray(lab).save(root / f"{split}_segmentations" / f"{split}{i:03d}.png")
         (root / f"{split}_id.txt").write_text("".join(f"{split}{i:03d}\n" for i in range(n)))
