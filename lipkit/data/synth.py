@@ -171,7 +171,7 @@ class _Canvas:
                 self.draw[k].polygon(pts, fill=v)
 
 
-def _person_layer(rng, canvas, materials, yaw, roll, h, w, bystander: bool):
+def _person_layer(rng, materials, yaw, roll):
     person = R.sample_person(rng)
     mat_of = {}
     for name, m in person["colors"].items():
@@ -197,12 +197,12 @@ def render_sample(rng: np.random.Generator, config: SynthConfig, parts: bool = F
     canvas = _Canvas(h, w, parts)
     bystander = rng.random() < config.bystander_p
     if bystander:  # another person behind, labelled background
-        _, bprims, _, bb, _ = _person_layer(rng, canvas, materials, rng.uniform(-180, 180), rng.normal(0, 4), h, w, True)
+        _, bprims, _, bb, _ = _person_layer(rng, materials, rng.uniform(-180, 180), rng.normal(0, 4))
         s = rng.uniform(0.5, 1.2) * h / (bb[3] - bb[1])
         tx, ty = rng.uniform(-0.3, 1.0) * w - bb[0] * s, rng.uniform(-0.2, 0.5) * h - bb[1] * s
         for p in sorted(bprims, key=lambda p: p.key):
             canvas.fill(p.poly * s + (tx, ty), 0, 0, p.mat, R.G_BG)
-    person, prims, joints, bbox, cuts = _person_layer(rng, canvas, materials, yaw, roll, h, w, False)
+    person, prims, joints, bbox, cuts = _person_layer(rng, materials, yaw, roll)
     framing, s, tx, ty = _frame(rng, bbox, cuts, h, w)
     for p in sorted(prims, key=lambda p: p.key):  # stable: equal keys keep their build order
         canvas.fill(p.poly * s + (tx, ty), p.lip, p.ppp, p.mat, p.group)
@@ -220,7 +220,7 @@ def render_sample(rng: np.random.Generator, config: SynthConfig, parts: bool = F
         g = int(group[int(round(joints_px[j, 1])), int(round(joints_px[j, 0]))])
         if g == R.G_OCC:
             continue
-        pose[j] = (joints_px[j, 0], joints_px[j, 1], 0.0 if g == R.G_BG or g in R._JOINT_GROUPS[j] else 1.0)
+        pose[j] = (joints_px[j, 0], joints_px[j, 1], 0.0 if g == R.G_BG or g in R.JOINT_GROUPS[j] else 1.0)
     image = _colourise(rng, np.asarray(canvas.maps["mat"]), materials, h, w, s)
     meta = dict(
         view=view, yaw=round(float(yaw), 2), truncation=framing,

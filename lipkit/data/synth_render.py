@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
 
 # LIP ids (lipkit.labels.LIP order).
 (BG, HAT, HAIR, GLOVE, SUNGLASSES, UPPER, DRESS, COAT, SOCKS, PANTS, JUMPSUIT, SCARF, SKIRT, FACE,
@@ -33,7 +32,7 @@ P_BG, P_HEAD, P_TORSO, P_UARM, P_LARM, P_ULEG, P_LLEG = range(7)
 G_BG, G_TORSO, G_HEAD, G_LUA, G_LFA, G_RUA, G_RFA, G_LTH, G_LSH, G_RTH, G_RSH = range(11)
 G_OCC = 255
 # Which groups count as "the joint's own" (LIP joint order, see lipkit.labels.LIP_POSE_JOINTS).
-_JOINT_GROUPS: tuple[frozenset[int], ...] = tuple(frozenset(g) for g in (
+JOINT_GROUPS: tuple[frozenset[int], ...] = tuple(frozenset(g) for g in (
     (G_RSH, G_TORSO), (G_RTH, G_RSH, G_TORSO), (G_RTH, G_TORSO), (G_LTH, G_TORSO),
     (G_LTH, G_LSH, G_TORSO), (G_LSH, G_TORSO), (G_TORSO, G_LTH, G_RTH), (G_TORSO, G_HEAD),
     (G_TORSO, G_HEAD), (G_HEAD,), (G_RFA,), (G_RUA, G_RFA), (G_RUA, G_TORSO), (G_LUA, G_TORSO),
@@ -293,7 +292,8 @@ def sample_person(rng: np.random.Generator) -> dict:
     o["socks"] = rng.random() < (0.3 if exposed else 0.08)
     o["sock_len"] = u(0.04, 0.35)
     o["shoes"] = rng.random() < 0.95
-    o["long_hair"] = rng.random() < 0.4
+    o["hair"] = rng.random() >= 0.06  # shaved or bald heads: the scalp is skin, labelled face
+    o["long_hair"] = o["hair"] and rng.random() < 0.4
     o["hairline"] = u(0.1, 0.45)
     o["hair_len"] = u(0.1, 0.3)
     o["wide"] = u(1.1, 1.45)  # trouser looseness
@@ -512,14 +512,18 @@ def build_person(person: dict, cam: Camera, mat_of: dict[str, int]) -> tuple[lis
         back = neck_base - 0.07 * fwd_t
         prims.append(Prim(float(cam.z(back)), capsule(cam.xy(at(0, 0.2 * hr, -0.3 * hd)),
                           cam.xy(back - O["hair_len"] * up_t), hw * 1.15, hw * 1.05), HAIR, P_HEAD, M["hair"], G_HEAD))
-    prims.append(Prim(hz - 0.6 * hd * zf, ellipsoid(cam, at(0, 0.06 * hr, -0.12 * hd), Rh, (hw * 1.07, hr * 1.05, hd * 0.98)),
-                      HAIR, P_HEAD, M["hair"], G_HEAD))
+    if O["hair"]:
+        prims.append(Prim(hz - 0.6 * hd * zf, ellipsoid(cam, at(0, 0.06 * hr, -0.12 * hd), Rh, (hw * 1.07, hr * 1.05, hd * 0.98)),
+                          HAIR, P_HEAD, M["hair"], G_HEAD))
+    else:
+        prims.append(Prim(hz - 0.6 * hd * zf, ellipsoid(cam, at(0, 0.0, 0.0), Rh, (hw, hr, hd)), FACE, P_HEAD, M["skin"], G_HEAD))
     prims.append(Prim(hz + 0.6 * hd * zf, ellipsoid(cam, at(0, -0.1 * hr, 0.2 * hd), Rh, (hw * 0.9, hr * 0.88, hd * 0.8)),
                       FACE, P_HEAD, M["skin"], G_HEAD))
     hl = O["hairline"]
     top_h = (1.06 - hl) / 2
-    prims.append(Prim(hz + 0.7 * hd * zf, ellipsoid(cam, at(0, hl * hr + top_h * hr, -0.04 * hd), Rh,
-                                                     (hw * 1.06, top_h * hr, hd * 1.02)), HAIR, P_HEAD, M["hair"], G_HEAD))
+    if O["hair"]:
+        prims.append(Prim(hz + 0.7 * hd * zf, ellipsoid(cam, at(0, hl * hr + top_h * hr, -0.04 * hd), Rh,
+                                                         (hw * 1.06, top_h * hr, hd * 1.02)), HAIR, P_HEAD, M["hair"], G_HEAD))
     if O["sunglasses"]:
         for sx in (-1.0, 1.0):
             nrm = Rh @ np.array([0.35 * sx, 0, 1.0])
