@@ -178,7 +178,7 @@ def _tiny_lip(root: Path) -> Path:
     except ImportError:
         make_synthlip = None
     if make_synthlip is not None:
-        make_synthlip(root, n_train=4, n_val=2, seed=0)
+        make_synthlip(root, n_train=4, n_val=2, seed=0, size_range=(40, 64), workers=1, progress=False)
         return root
     rng = np.random.default_rng(0)
     for split, n in (("train", 4), ("val", 2)):

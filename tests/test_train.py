@@ -54,7 +54,7 @@ def make_data(root: Path, n_train: int = 8, n_val: int = 3) -> Path:
         from lipkit.data.synth import make_synthlip
     except ImportError:
         return make_tiny_lip(root, n_train, n_val)
-    make_synthlip(root, n_train=n_train, n_val=n_val, seed=0)
+    make_synthlip(root, n_train=n_train, n_val=n_val, seed=0, size_range=(56, 80), workers=1, progress=False)
     return root
 
 
@@ -155,18 +155,19 @@ def test_data_order_is_a_function_of_seed_and_epoch_and_shards_cover_the_batch()
 
 
 def test_loss_falls_and_run_folder(data_root: Path, tmp_path: Path) -> None:
-    result = fit(tiny_config(data_root, tmp_path / "many", iterations=16, optim__lr=0.003, batch_size=4))
-    assert result["step"] == 16
+    result = fit(tiny_config(data_root, tmp_path / "many", iterations=24, optim__lr=0.003, batch_size=4))
+    assert result["step"] == 24
     lines = [json.loads(x) for x in (tmp_path / "many" / "metrics.jsonl").read_text().splitlines()]
     train = [x["loss"] for x in lines if x["kind"] == "train"]
-    assert len(train) == 16
-    assert np.mean(train[-4:]) < 0.7 * np.mean(train[:2]), train
+    assert len(train) == 24
+    # first step: about ln(20) (uniform over 20 classes); the last 8 steps well below it
+    assert np.mean(train[-8:]) < 0.75 * train[0], train
     for name in ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "scores.json"):
         assert (tmp_path / "many" / name).is_file(), name
-    assert TrainConfig.from_yaml(tmp_path / "many" / "config.yaml").iterations == 16
-    assert [x["step"] for x in lines if x["kind"] == "train"] == list(range(1, 17))
+    assert TrainConfig.from_yaml(tmp_path / "many" / "config.yaml").iterations == 24
+    assert [x["step"] for x in lines if x["kind"] == "train"] == list(range(1, 25))
     val = [x for x in lines if x["kind"] == "val"]
-    assert [v["step"] for v in val] == [2, 4, 6, 8, 10, 12, 14, 16]  # 8 images / batch 4: 2 steps per epoch
+    assert [v["step"] for v in val] == list(range(2, 25, 2))  # 8 images / batch 4: 2 steps per epoch
     scores = json.loads((tmp_path / "many" / "scores.json").read_text())
     assert scores["final"]["num_images"] == 2 and scores["best"]["mean_iou"] == max(v["mean_iou"] for v in val)
 
