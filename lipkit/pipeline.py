@@ -312,6 +312,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="skip notebooks that succeeded last time with the same content and parameters")
     parser.add_argument("--list", action="store_true", help="print the profile table and exit")
+    parser.add_argument("--store-outputs", action="store_true",
+                        help="instead: execute notebooks/NN_*.ipynb in place with their own (smoke) defaults, "
+                             "storing the outputs nbval compares against (after a change to them or to SynthLIP)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -319,6 +322,17 @@ def run(args: argparse.Namespace) -> int:
         print(profile_table())
         return 0
     only = [s for s in args.only.split(",") if s.strip()] if args.only else None
+    if args.store_outputs:
+        try:
+            notebooks = discover(paths.NOTEBOOKS_DIR, only)
+        except PipelineError as err:
+            print(f"error: {err}")
+            return 2
+        for nb in notebooks:
+            start = time.perf_counter()
+            store_outputs(nb)
+            print(f"{nb.name}: outputs stored in {time.perf_counter() - start:.1f} s")
+        return 0
     try:
         summary = reproduce(args.profile, data_root=args.data_root, only=only, resume=args.resume)
     except PipelineError as err:
