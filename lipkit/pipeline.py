@@ -95,12 +95,22 @@ class RunSummary:
         """Markdown table: notebook, status, wall time, executed copy."""
         lines = ["| notebook | status | wall time (s) | executed copy |", "|---|---|---|---|"]
         for r in self.results:
-            lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {r.output} |")
+            lines.append(f"| {r.notebook} | {r.status} | {r.seconds:.1f} | {_short(r.output)} |")
         lines.append(f"| total | {'ok' if self.ok else 'FAILED'} | {self.seconds:.1f} | |")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "ok": self.ok, "results": [asdict(r) for r in self.results]}
+
+
+def _short(path: str) -> str:
+    """A path relative to the repository when it lies inside it."""
+    if not path:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(paths.REPO_ROOT.resolve()))
+    except ValueError:
+        return path
 
 
 # ------------------------------------------------------------------------------ data for notebooks

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from lipkit.labels import LIP, LIP_POSE_FLIP_PAIRS, LIP_POSE_JOINTS, LIP_POSE_LIMBS, LabelSet
 
@@ -264,8 +265,9 @@ def size_distribution(stats: Any) -> Figure:
     ax1.set_xlabel("width (px)")
     ax1.set_ylabel("height (px)")
     ax1.set_title("Image sizes (LIP images are small and varied)", fontsize=10)
-    counts = np.bincount(sizes["classes_present"].to_numpy(dtype=int), minlength=stats.label_set.num_classes)
+    counts = np.bincount(sizes["classes_present"].to_numpy(dtype=int), minlength=1)
     ax2.bar(np.arange(len(counts)), counts, color="0.4")
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("person classes present in the image")
     ax2.set_ylabel("images")
     ax2.set_title("Parts visible per image", fontsize=10)
@@ -318,6 +320,7 @@ def pose_visibility(stats: Any) -> Figure:
     ax1.set_title("Joint visibility (missing = outside the image or hidden)", fontsize=10)
     per = stats.joints_per_image()
     ax2.bar(per.index, per.to_numpy(), color="0.4")
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("joints annotated")
     ax2.set_ylabel("images")
     return fig
