@@ -285,11 +285,12 @@ def walltime_section(path: Path) -> list[str]:
         return ["Not measured yet: `.venv/bin/python benchmarks/run_all.py --walltime` (or "
                 "`benchmarks/bench_walltime.py`) times `make reproduce` (cpu profile) and `make test`."]
     data = json.loads(path.read_text())
-    lines = [f"Measured {data.get('date', '?')} at commit {data.get('commit', '?')} on {data.get('cpu', '?')} "
-             f"({data.get('cores', '?')} cores); 1-minute load average before/after each command shown.", "",
-             "| command | wall time | exit code | load before -> after | notebooks / tests |", "|---|---:|---:|---|---|"]
+    lines = [f"On {data.get('cpu', '?')} ({data.get('cores', '?')} cores); 1-minute load average before/after each command.",
+             "", "| command | measured (commit) | wall time | exit code | load before -> after | notebooks / tests |",
+             "|---|---|---:|---:|---|---|"]
     for r in data.get("results", []):
-        lines.append(f"| `{r['command']}` | {r['seconds'] / 60:.1f} min ({r['seconds']:.0f} s) | {r['rc']} | "
+        lines.append(f"| `{r['command']}` | {r.get('date', data.get('date', '?'))} ({r.get('commit', data.get('commit', '?'))}) | "
+                     f"{r['seconds'] / 60:.1f} min ({r['seconds']:.0f} s) | {r['rc']} | "
                      f"{r['load_before']:.1f} -> {r['load_after']:.1f} | {r.get('summary', '')} |")
     return lines
 
