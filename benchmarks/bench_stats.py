@@ -40,7 +40,7 @@ def main() -> None:
 
             root = Path(tmp) / "synthlip"
             t0 = time.perf_counter()
-            make_synthlip(root, n_train=args.n, n_val=0, seed=0)
+            make_synthlip(root, n_train=args.n, n_val=0, seed=0, progress=False)
             print(f"generated SynthLIP ({args.n} train) in {time.perf_counter() - t0:.1f} s\n")
         compute_stats(root, args.split, progress=False)  # warm the file cache
         rows = []
