@@ -287,6 +287,13 @@ def load_pose(pose_csv: Path | None, ids: Sequence[str]) -> np.ndarray | None:
     return np.stack([table.get(i, missing) for i in ids]).astype(np.float32)
 
 
+def pose_available(root: str | Path, split: str) -> bool:
+    """Whether a LIP root has a pose CSV for ``split`` (real LIP has none for test)."""
+    from lipkit.data.layout import resolve_lip
+
+    return resolve_lip(root, split, labeled=False).pose_csv is not None
+
+
 def load_meta(root: Path, split: str, ids: Sequence[str]) -> pd.DataFrame | None:
     """SynthLIP metadata (``meta_<split>.jsonl`` or ``.csv``) reindexed to ``ids``, or None."""
     jsonl, csv = root / f"meta_{split}.jsonl", root / f"meta_{split}.csv"

@@ -8,7 +8,7 @@ from PIL import Image
 from lipkit.__main__ import main
 from lipkit.data import write_pose_csv
 from lipkit.labels import LIP, LIP_POSE_JOINTS
-from lipkit.stats import compute_stats, label_histogram, markdown_table, stats_from_labels
+from lipkit.stats import compute_stats, label_histogram, markdown_table, pose_available, stats_from_labels
 
 
 def _labels():
@@ -200,3 +200,11 @@ def test_top_pairs_against_brute_force():
     assert first["p_b_given_a"] == pytest.approx(first["images"] / sum(i in s for s in sets))
     assert first["p_a_given_b"] == pytest.approx(first["images"] / sum(j in s for s in sets))
     assert "Background" not in set(top["class_a"]) | set(top["class_b"])
+
+
+def test_pose_available(tiny_root, tmp_path):
+    root, _ = tiny_root
+    assert pose_available(root, "train")
+    (root / "lip_train_set.csv").unlink()
+    assert not pose_available(root, "train")
+    assert compute_stats(root, "train", progress=False).pose is None
