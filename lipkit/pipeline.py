@@ -152,6 +152,8 @@ def _generator_digest() -> str:
 def discover(notebooks_dir: Path, only: Sequence[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, optionally only the given NN prefixes."""
     found = sorted(p for p in Path(notebooks_dir).glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    if isinstance(only, str):
+        only = only.split(",")
     if only:
         wanted = [str(o).strip().zfill(2) for o in only if str(o).strip()]
         have = {NOTEBOOK_PATTERN.match(p.name).group(1) for p in found}  # type: ignore[union-attr]

@@ -61,6 +61,7 @@ def test_profile_checks_without_a_kernel(dirs):
         _run(dirs, profile="nope")
     with pytest.raises(PipelineError, match="--only 07"):
         _run(dirs, only=["07"])
+    assert [p.name for p in pipeline.discover(nbs, "1")] == ["01_a.ipynb"]  # "1" and "01" both name 01
     _notebook(nbs / "04_d.ipynb", "pass")
     with pytest.raises(PipelineError, match=r"no entry for 04_d.ipynb"):
         _run(dirs)
