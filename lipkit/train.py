@@ -212,8 +212,8 @@ class TrainConfig:
                     node = node[part]
             if isinstance(node[parts[-1]], dict):
                 raise ValueError(f"--set {key}: {key!r} is a section; set one of its keys ({', '.join(node[parts[-1]])})")
-            try:
-                node[parts[-1]] = yaml.safe_load(text)
+            try:  # an empty value is the empty string (e.g. data.val_split= for no validation)
+                node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
             except yaml.YAMLError as exc:
                 raise ValueError(f"--set {key}: cannot parse value {text!r}: {exc}") from None
         return TrainConfig.from_dict(data)
