@@ -28,7 +28,7 @@ from pathlib import Path
 
 # name -> (arch, backbone, width, batch, crop, timed steps)
 CPU_CONFIGS: dict[str, tuple[str, str, float, int, int, int]] = {
-    "small (deeplabv2 r18 w0.25, cpu_small.yaml)": ("deeplabv2", "resnet18", 0.25, 8, 128, 12),
+    "small (deeplabv2 r18 w0.25, cpu_small.yaml)": ("deeplabv2", "resnet18", 0.25, 8, 96, 12),
     "DeepLabV2 ResNet-101 @ 321": ("deeplabv2", "resnet101", 1.0, 1, 321, 1),
 }
 LARGE = {"DeepLabV2 ResNet-101 @ 321"}

@@ -114,6 +114,7 @@ class SSLConfig:
     sigma: float = 1.0
     weight: float | None = None  # weight of the "soft" joint term; None -> lipkit.ssl's default
     normalize_weights: bool = False  # paper/released: divide per-image joint errors by their batch mean
+    groups: str = ""  # joint groups by name (lipkit.ssl.JOINT_GROUPS, e.g. "lip-no-shoes"); "" -> the label set's
 
 
 @dataclass
@@ -249,6 +250,11 @@ class TrainConfig:
         need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
              f"device={self.device!r}: expected auto, cpu, cuda or cuda:N")
         get_label_set(self.data.label_set)
+        if self.ssl.groups:
+            import lipkit.ssl
+
+            need(self.ssl.groups in lipkit.ssl.JOINT_GROUPS,
+                 f"ssl.groups={self.ssl.groups!r}: expected '' or one of {sorted(lipkit.ssl.JOINT_GROUPS)}")
 
     @property
     def bn_frozen(self) -> bool:
@@ -668,8 +674,8 @@ class _Trainer:
         kwargs: dict[str, Any] = {"mode": config.ssl.mode, "sigma": config.ssl.sigma,
                                   "ignore_index": self.label_set.ignore_index,
                                   "normalize_weights": config.ssl.normalize_weights}
-        groups = _joint_groups(self.label_set)
-        if groups is not None:
+        groups = config.ssl.groups or _joint_groups(self.label_set)
+        if groups:
             kwargs["groups"] = groups
         if config.ssl.weight is not None:
             kwargs["soft_weight"] = config.ssl.weight

@@ -110,6 +110,7 @@ def test_config_round_trips(tmp_path: Path) -> None:
     ("optim.schedule=step", "optim.schedule"),
     ("model.backbone=resnet7", "model.backbone"),
     ("batch_size=0", "batch_size=0"),
+    ("ssl.groups=elbows", "ssl.groups=.elbows."),
     ("noequals", "expected key=value"),
 ])
 def test_config_errors_name_the_key(override: str, message: str) -> None:
