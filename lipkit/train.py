@@ -816,6 +816,8 @@ class _Trainer:
         self._model()
         if ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.out_dir.glob(".*.tmp*"):  # left by a process killed while writing
+                stale.unlink(missing_ok=True)
         self.step, self.metrics_offset = 0, 0
         self.acc: dict[str, float] = {"loss": 0.0, "ce": 0.0, "joint_error": 0.0, "n": 0}
         self.best: dict[str, Any] = {"mean_iou": None, "step": None, "epoch": None}
