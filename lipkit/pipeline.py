@@ -29,6 +29,21 @@ from typing import Any
 from lipkit import paths
 
 # ------------------------------------------------------------------------------ the profiles
+# Notebooks 02-05 share one experiment recipe per profile (lipkit.experiments.Recipe), so that 03-05
+# reuse the runs 02-04 made. cpu: 3 seeds; a DeepLabV2 baseline per seed (300 steps of 8 crops of 96 px
+# on 64-128 px SynthLIP), 7 fine-tuning settings x 80 steps from each baseline, 300 val images scored.
+_RESULTS_CPU: dict[str, Any] = {
+    "PROFILE": "cpu", "SEEDS": 3, "SYNTH_MIN_PX": 64, "SYNTH_MAX_PX": 128, "IMAGE_SIZE": 96, "BATCH": 8,
+    "BASE_STEPS": 300, "BASE_LR": 0.01, "FT_STEPS": 80, "FT_LR": 0.002, "VAL_IMAGES": 300,
+}
+# paper: the paper's recipe on real LIP (configs/paper_*.yaml): 30 epochs of 30,462 images at batch 10,
+# then 20,000 SSL fine-tuning steps (the released solver's 200k images).
+_RESULTS_PAPER: dict[str, Any] = {
+    "PROFILE": "paper", "SEEDS": 1, "BACKBONE": "resnet101", "ATT_BACKBONE": "vgg16", "WIDTH": 1.0,
+    "PRETRAINED": "imagenet", "IMAGE_SIZE": 321, "SCALE_MIN": 0.6, "SCALE_MAX": 1.4, "BATCH": 10,
+    "BASE_STEPS": 91380, "BASE_LR": 1e-4, "SCHEDULE": "constant", "FT_STEPS": 20000, "FT_LR": 1e-4,
+    "VAL_IMAGES": 0, "DEVICE": "auto", "WORKERS": 8,
+}
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
         "description": "SynthLIP with tens of images and tiny models: the notebooks' own defaults, "
@@ -44,7 +59,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "needs_data_root": False,
         "strict": True,
         "common": {"SYNTH_TRAIN": 3000, "SYNTH_VAL": 500, "SEED": 0, "THREADS": 2},
-        "notebooks": {"01": {"NUM_IMAGES": 0}},
+        "notebooks": {"01": {"NUM_IMAGES": 0}, **{nb: dict(_RESULTS_CPU) for nb in ("02", "03", "04", "05")}},
     },
     "paper": {
         "description": "Real LIP (--data-root DIR, flat or official layout) on a GPU with the paper's recipe "
@@ -52,7 +67,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "needs_data_root": True,
         "strict": True,
         "common": {"THREADS": 8},
-        "notebooks": {"01": {"NUM_IMAGES": 0, "SPLIT": "train"}},
+        "notebooks": {"01": {"NUM_IMAGES": 0, "SPLIT": "train"},
+                      **{nb: dict(_RESULTS_PAPER) for nb in ("02", "03", "04", "05")}},
     },
 }
 
