@@ -51,6 +51,8 @@ class Recipe:
     width: float = 0.25
     pretrained: str | None = None
     crop: int = 96
+    scale_range: tuple[float, float] = (0.75, 1.25)
+    schedule: str = "poly"  # baseline lr schedule: "poly" or "constant" (the paper's)
     batch: int = 4
     base_steps: int = 30
     base_lr: float = 0.01
@@ -59,9 +61,11 @@ class Recipe:
     val_images: int | None = None  # None: the whole val split
     threads: int | None = 2
     device: str = "cpu"
+    workers: int = 0
 
     def __post_init__(self) -> None:
         self.synth_size = tuple(int(v) for v in self.synth_size)  # type: ignore[assignment]
+        self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
         for name in ("synth_train", "synth_val", "base_steps", "ft_steps", "batch", "crop"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"Recipe.{name}={getattr(self, name)}: must be >= 1")
@@ -160,10 +164,10 @@ def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> A
     root = ensure_synthlip(recipe)
     backbone = recipe.attention_backbone if arch == "attention" else recipe.backbone
     return TrainConfig.from_dict({
-        "data": {"root": _rel(root), "crop_size": recipe.crop, "scale_range": [0.75, 1.25], "flip": True,
-                 "max_val_images": recipe.val_images},
+        "data": {"root": _rel(root), "crop_size": recipe.crop, "scale_range": list(recipe.scale_range), "flip": True,
+                 "max_val_images": recipe.val_images, "workers": recipe.workers},
         "model": {"arch": arch, "backbone": backbone, "width": recipe.width, "pretrained": recipe.pretrained},
-        "optim": {"lr": recipe.base_lr, "schedule": "poly"},
+        "optim": {"lr": recipe.base_lr, "schedule": recipe.schedule},
         "ssl": {"mode": "none"},
         "eval": {"every": 0},
         "iterations": recipe.base_steps, "batch_size": recipe.batch, "seed": seed, "threads": recipe.threads,
@@ -378,7 +382,7 @@ def to_input(image: np.ndarray) -> torch.Tensor:
     """A uint8 (H, W, 3) image as the normalised (3, H, W) tensor models take."""
     from lipkit.evaluate import IMAGENET_MEAN, IMAGENET_STD
 
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    x = torch.tensor(np.asarray(image)).permute(2, 0, 1).float().div_(255.0)
     return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
@@ -389,6 +393,21 @@ def predict_labels(model: torch.nn.Module, images: Sequence[np.ndarray], label_s
 
     model.eval()
     return [predict(model, to_input(img), label_set=label_set).argmax(0).to(torch.uint8).numpy() for img in images]
+
+
+def batch_of(dataset: Any, indices: Sequence[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 3, size, size) normalised and labels (N, size, size) of ``dataset[indices]``, resized (labels nearest)."""
+    import torch.nn.functional as F
+
+    from lipkit.ssl import nearest_downsample
+
+    xs, ys = [], []
+    for i in indices:
+        item = dataset[int(i)]
+        x = to_input(item["image"]).unsqueeze(0)
+        xs.append(F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False))
+        ys.append(nearest_downsample(torch.tensor(np.asarray(item["label"])).long().unsqueeze(0), (size, size)))
+    return torch.cat(xs), torch.cat(ys)
 
 
 def image_scores(pred: Sequence[np.ndarray], gt: Sequence[np.ndarray], label_set: LabelSet = LIP) -> pd.DataFrame:

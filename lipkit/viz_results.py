@@ -252,6 +252,24 @@ def joints_on_parsing(image: np.ndarray, panels: Mapping[str, tuple[np.ndarray, 
     return fig
 
 
+def joints_rgb(label: np.ndarray, label_set: LabelSet = LIP, groups: Any = None) -> np.ndarray:
+    """The colourised label map with its SSL joints (region centres) burned in as white-ringed black squares."""
+    import torch
+
+    from lipkit.ssl import LIP_JOINT_GROUPS, parsing_to_joints
+
+    label = np.asarray(label)
+    rgb = colorize(label, label_set).copy()
+    joints, present = parsing_to_joints(torch.from_numpy(label.astype(np.int64))[None], groups or LIP_JOINT_GROUPS)
+    h, w = label.shape
+    r = max(1, min(h, w) // 40)
+    for (x, y), ok in zip(joints[0].tolist(), present[0].tolist()):
+        if ok:
+            rgb[max(0, y - r - 1):y + r + 2, max(0, x - r - 1):x + r + 2] = 255
+            rgb[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1] = 0
+    return rgb
+
+
 # ------------------------------------------------------------------------------ ablations
 def ablation_plot(frame: pd.DataFrame, metric: str = "mean_iou", by: str = "setting", pair: str = "seed",
                   control: str = "control", title: str = "") -> Figure:
@@ -290,7 +308,7 @@ def ablation_plot(frame: pd.DataFrame, metric: str = "mean_iou", by: str = "sett
 
 
 __all__ = [
-    "PAPER_ATTENTION_SSL_IOU", "PAPER_RESULTS", "ablation_plot", "attention_maps", "group_bars", "joints_on_parsing",
+    "PAPER_ATTENTION_SSL_IOU", "PAPER_RESULTS", "ablation_plot", "attention_maps", "group_bars", "joints_on_parsing", "joints_rgb",
     "lr_confusion_matrices", "per_class_difference", "per_class_iou_bars", "prediction_grid", "results_table",
     "training_curves",
 ]

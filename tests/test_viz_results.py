@@ -91,3 +91,12 @@ def test_image_figures():
     assert fig.axes[0].lines[0].get_ydata().tolist() == [2.0, 1.0]
     fig = vr.group_bars(pd.DataFrame({"baseline": [1.0, 2.0], "ssl": [3.0, 4.0]}, index=["front", "back"]))
     assert [p.get_height() for p in fig.axes[0].patches] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_joints_rgb_marks_region_centre():
+    lab = np.zeros((40, 40), np.uint8)
+    lab[10:21, 4:9] = 14  # left arm: centre x = 6, y = 15
+    rgb = vr.joints_rgb(lab)
+    assert (rgb[15, 6] == 0).all()  # the joint square is black
+    assert (rgb[30, 30] == 0).all() and (rgb[12, 5] != 0).any()  # background black, arm away from the centre coloured
+    assert (rgb[15, 4] == 255).all()  # white ring at radius 2 around the centre (r = 1)
