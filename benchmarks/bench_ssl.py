@@ -11,6 +11,7 @@ Part 2 measures what the structure term costs in a CPU training step of the smal
 
     .venv/bin/python benchmarks/bench_ssl.py                 # both parts
     .venv/bin/python benchmarks/bench_ssl.py --skip-model    # joints only
+    .venv/bin/python benchmarks/bench_ssl.py --large         # + DeepLabV2-ResNet-101 at 321 (batch 1, one step per mode)
 """
 
 from __future__ import annotations
@@ -140,15 +141,15 @@ def bench_joints(repeats_small: int, repeats_large: int) -> None:
         print(f"| {name} | {ref:.3f} | {ours:.3f} | {ref / ours:.1f}x |")
 
 
-def bench_overhead(repeats: int) -> None:
+def bench_overhead(repeats: int, backbone: str = "resnet18", width: float = 0.25, batch: int = 8, size: int = 128,
+                   modes: tuple[str, ...] = ("none", "paper", "released", "soft")) -> None:
     try:
         from lipkit.models import build_model
     except ImportError as exc:  # models are optional for this benchmark
         print(f"\n(skipping the training-step overhead: {exc})")
         return
     torch.manual_seed(0)
-    batch, size = 8, 128
-    model = build_model("deeplabv2", "resnet18", 20, width=0.25, output_stride=8).train()
+    model = build_model("deeplabv2", backbone, 20, width=width, output_stride=8).train()
     x = torch.randn(batch, 3, size, size)
     target = blocky_labels(batch, size, size, seed=2)
     with torch.no_grad():
@@ -169,7 +170,7 @@ def bench_overhead(repeats: int) -> None:
     t_joint = median_ms(joints_only, repeats * 10)
     # Modes interleaved step by step, so that load from other processes hits them alike.
     steps = {mode: step(StructureSensitiveLoss(mode, track_joint_error=(mode != "none")))
-             for mode in ("none", "paper", "released", "soft")}
+             for mode in modes}
     samples: dict[str, list[float]] = {mode: [] for mode in steps}
     for fn in steps.values():
         fn()  # warm-up
@@ -179,7 +180,7 @@ def bench_overhead(repeats: int) -> None:
             fn()
             samples[mode].append(time.perf_counter() - t0)
     times = {mode: statistics.median(s) * 1e3 for mode, s in samples.items()}
-    print(f"\nTraining-step overhead: deeplabv2 resnet18 w0.25 os8, batch {batch}, {size}px, logits grid {grid}; "
+    print(f"\nTraining-step overhead: deeplabv2 {backbone} w{width} os8, batch {batch}, {size}px, logits grid {grid}; "
           f"torch threads {torch.get_num_threads()}; medians over {repeats} steps\n")
     print("| what | ms | share of a 'none' step |")
     print("|---|---:|---:|")
@@ -195,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats-large", type=int, default=10)
     parser.add_argument("--model-steps", type=int, default=7)
     parser.add_argument("--skip-model", action="store_true", help="skip the training-step overhead part")
+    parser.add_argument("--large", action="store_true",
+                        help="also DeepLabV2-ResNet-101 at 321 px, batch 1 (one timed step per mode: slow on CPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     bench_joints(args.repeats_small, args.repeats_large)
     if not args.skip_model:
         bench_overhead(args.model_steps)
+        if args.large:
+            bench_overhead(1, backbone="resnet101", width=1.0, batch=1, size=321, modes=("none", "paper"))
     return 0
 
 
