@@ -299,6 +299,18 @@ def lr_confusion(scores: Mapping[str, Any]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def lr_coverage(scores: Mapping[str, Any], label_set: LabelSet = LIP) -> float:
+    """Share of ground-truth left/right pixels (arms, legs, shoes) predicted as *any* left/right class.
+
+    L/R confusion only means something when this is not near 0: a model that labels no arm at all
+    has zero left/right confusion too.
+    """
+    m = np.asarray(scores["confusion_matrix"], dtype=np.int64)
+    ids = [i for pair in label_set.flip_pairs for i in pair]
+    gt = m[ids].sum()
+    return float(m[np.ix_(ids, ids)].sum() / gt) if gt else math.nan
+
+
 def score_row(run: Run, **labels: Any) -> dict[str, Any]:
     """One row of headline numbers of a run (percent for accuracies/IoU and L/R confusion)."""
     s = run.scores
@@ -306,6 +318,7 @@ def score_row(run: Run, **labels: Any) -> dict[str, Any]:
     for m in METRICS:
         row[m] = 100.0 * float(s[m])
     row["lr_confusion"] = 100.0 * lr_confusion(s)
+    row["lr_coverage"] = 100.0 * lr_coverage(s) if "confusion_matrix" in s else math.nan
     row["joint_error"] = float(s["joint_error"]) if s.get("joint_error") is not None else math.nan
     row["train_seconds"] = run.seconds
     return row
@@ -375,6 +388,20 @@ def verdict(mean: float, std: float, n: int, unit: str = "points") -> str:
     if abs(mean) <= 2 * se:
         return f"{mean:+.2f} +- {std:.2f} {unit}: within seed noise (|mean| <= 2 standard errors, n={n})"
     return f"{mean:+.2f} +- {std:.2f} {unit}: {'higher' if mean > 0 else 'lower'} than the control beyond seed noise (n={n})"
+
+
+def coverage_note(frame: pd.DataFrame, threshold: float = 5.0) -> str:
+    """A sentence on whether L/R confusion can be read: the models' mean ``lr_coverage`` (percent) vs ``threshold``."""
+    cov = frame["lr_coverage"].to_numpy(dtype=float)
+    if not np.isfinite(cov).any():
+        return "No left/right pixels in the ground truth: L/R confusion is not measured."
+    mean = float(np.nanmean(cov))
+    if mean < threshold:
+        return (f"Caution: the models label only {mean:.1f}% of the ground-truth left/right pixels (arms, legs, "
+                "shoes) with any left/right class, so a low L/R confusion here means 'no arms or legs predicted', "
+                "not 'no swaps'; the structure loss has little to act on at this training length.")
+    return (f"The models label {mean:.1f}% of the ground-truth left/right pixels with a left/right class, so "
+            "L/R confusion measures swaps among parts the models do find.")
 
 
 # ------------------------------------------------------------------------------------------ predictions
@@ -516,7 +543,7 @@ def gradient_table(logits: torch.Tensor, target: torch.Tensor, **loss_kwargs: An
 __all__ = [
     "ABLATIONS", "CONTROL", "METRICS", "METRIC_NAMES", "PAPER", "Recipe", "Run", "SMALL_PARTS", "Setting",
     "baseline_config", "baseline_name", "collect_scores", "ensure_synthlip", "finetune", "finetune_config",
-    "finetune_name", "fragment", "gradient_table", "image_scores", "load_run", "loss_gradients", "lr_confusion",
+    "finetune_name", "fragment", "lr_coverage", "coverage_note", "gradient_table", "image_scores", "load_run", "loss_gradients", "lr_confusion",
     "mean_std", "paired_differences", "per_class_iou", "predict_labels", "read_log", "read_meta", "score_row",
     "scores_by_group", "summarize_differences", "to_input", "train_or_load", "verdict", "view_groups",
 ]

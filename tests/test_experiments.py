@@ -147,3 +147,19 @@ def test_finetune_without_baseline_says_what_to_do(tmp_path, monkeypatch):
     r = ex.Recipe(profile="t", data_root=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="train the baseline first"):
         ex.train_or_load(ex.finetune_config(r, ex.PAPER, 0))
+
+
+def test_lr_coverage_counts_any_left_right_prediction():
+    k = LIP.num_classes
+    m = np.zeros((k, k), np.int64)
+    m[14, 14], m[14, 15], m[14, 0] = 2, 1, 1  # left arm: 3 of 4 pixels get a left/right label
+    m[16, 0] = 4  # left leg: all background
+    m[5, 5] = 100  # not a left/right class: ignored
+    assert ex.lr_coverage({"confusion_matrix": m.tolist()}) == pytest.approx(3 / 8)
+    assert math.isnan(ex.lr_coverage({"confusion_matrix": np.zeros((k, k), int).tolist()}))
+
+
+def test_coverage_note_warns_when_no_limbs_are_predicted():
+    assert ex.coverage_note(pd.DataFrame({"lr_coverage": [1.0, 2.0]})).startswith("Caution")
+    assert "measures swaps" in ex.coverage_note(pd.DataFrame({"lr_coverage": [40.0, 60.0]}))
+    assert "not measured" in ex.coverage_note(pd.DataFrame({"lr_coverage": [math.nan]}))
