@@ -198,11 +198,29 @@ def notebook_parameters(profile: Mapping[str, Any], profile_name: str, notebook:
     return params
 
 
-def check_parameters(notebook: Path, params: Mapping[str, Any]) -> None:
-    """Raise when ``params`` names something the notebook's ``parameters`` cell does not declare."""
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names the notebook's ``parameters`` cell declares (as papermill reads them)."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook))
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` from the command line; VALUE is a Python literal, else taken as a string."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*", name.strip()):
+        raise PipelineError(f"--param {text!r}: write NAME=VALUE, e.g. --param DEVICE=cuda")
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
+def check_parameters(notebook: Path, params: Mapping[str, Any]) -> None:
+    """Raise when ``params`` names something the notebook's ``parameters`` cell does not declare."""
+    declared = declared_parameters(notebook)
     if not declared:
         raise PipelineError(f"{notebook.name}: no cell tagged 'parameters'; the pipeline cannot set its parameters")
     for line in _parameter_lines(notebook):
@@ -245,12 +263,14 @@ def _describe_failure(notebook: Path, output: Path, exc: Exception) -> str:
 def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Sequence[str] | None = None, *,
               resume: bool = False, notebooks_dir: Path | None = None, runs_dir: Path | None = None,
               figures_dir: Path | None = None, profiles: Mapping[str, Mapping[str, Any]] | None = None,
-              kernel_name: str = "python3", log=print) -> RunSummary:
+              params: Mapping[str, Any] | None = None, kernel_name: str = "python3", log=print) -> RunSummary:
     """Run the profile's notebooks in order; stop at the first failure and report it.
 
     Checks every notebook's parameters before running any. ``resume`` skips notebooks whose last
-    run under this profile succeeded with the same notebook content and parameters. The overrides
-    (``notebooks_dir``, ``runs_dir``, ``figures_dir``, ``profiles``) exist for tests.
+    run under this profile succeeded with the same notebook content and parameters. ``params``
+    overrides profile values (e.g. ``{"DEVICE": "cuda"}``) in every notebook that declares the name;
+    a name no notebook of the run declares is an error. The other overrides (``notebooks_dir``,
+    ``runs_dir``, ``figures_dir``, ``profiles``) exist for tests.
     """
     table = PROFILES if profiles is None else profiles
     if profile not in table:
@@ -264,10 +284,19 @@ def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Se
     fig_dir = Path(figures_dir) if figures_dir is not None else paths.figures_dir(profile)
     notebooks = discover(nb_dir, only)
     plan = []
+    overrides = dict(params or {})
+    used: set[str] = set()
     for nb in notebooks:
-        params = notebook_parameters(spec, profile, nb, fig_dir, str(data_root) if data_root else None, nb_dir)
-        check_parameters(nb, params)
-        plan.append((nb, params))
+        nb_params = notebook_parameters(spec, profile, nb, fig_dir, str(data_root) if data_root else None, nb_dir)
+        declared = declared_parameters(nb)
+        nb_params.update({k: v for k, v in overrides.items() if k in declared})
+        used.update(k for k in overrides if k in declared)
+        check_parameters(nb, nb_params)
+        plan.append((nb, nb_params))
+    unused = sorted(set(overrides) - used)
+    if unused:
+        raise PipelineError(f"--param {', '.join(unused)}: no notebook of this run declares it; see each "
+                            "notebook's parameters cell for the names it takes")
 
     import papermill
 
@@ -339,6 +368,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
     parser.add_argument("--resume", action="store_true",
                         help="skip notebooks that succeeded last time with the same content and parameters")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter in every notebook that declares it, e.g. --param DEVICE=cuda "
+                             "(repeatable; VALUE is a Python literal or a string)")
     parser.add_argument("--list", action="store_true", help="print the profile table and exit")
     parser.add_argument("--store-outputs", action="store_true",
                         help="instead: execute notebooks/NN_*.ipynb in place with their own (smoke) defaults, "
@@ -362,7 +394,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{nb.name}: outputs stored in {time.perf_counter() - start:.1f} s")
         return 0
     try:
-        summary = reproduce(args.profile, data_root=args.data_root, only=only, resume=args.resume)
+        overrides = dict(parse_param(p) for p in args.param)
+        summary = reproduce(args.profile, data_root=args.data_root, only=only, resume=args.resume, params=overrides)
     except PipelineError as err:
         print(f"error: {err}")
         return 2

@@ -134,3 +134,23 @@ def test_prepare_data_generates_once_and_passes_real_roots(tmp_path, monkeypatch
     assert pipeline.prepare_data(str(tmp_path)) == tmp_path
     with pytest.raises(PipelineError, match="not a folder"):
         pipeline.prepare_data(str(tmp_path / "missing"))
+
+
+def test_param_overrides_reach_only_notebooks_that_declare_them(dirs):
+    nbs, runs, figs = dirs
+    _notebook(nbs / "01_a.ipynb", WRITE.format(name="a"))
+    _notebook(nbs / "02_b.ipynb", "pass", params='FIGURES_DIR = ""\nDATA_ROOT = ""\n')
+    table = {"t": {**TABLE["t"], "common": {}, "notebooks": {"01": {"SIZE": 3}, "02": {}}}}
+    summary = _run(dirs, profiles=table, params={"SIZE": 7})
+    assert summary.ok
+    assert (figs / "a.txt").read_text() == "7"  # the override beat the profile's 3
+    with pytest.raises(PipelineError, match="--param NOPE: no notebook of this run declares it"):
+        _run(dirs, profiles=table, params={"NOPE": 1})
+
+
+def test_parse_param():
+    assert pipeline.parse_param("DEVICE=cuda") == ("DEVICE", "cuda")
+    assert pipeline.parse_param("SEEDS=3") == ("SEEDS", 3)
+    assert pipeline.parse_param("DATA_ROOT=") == ("DATA_ROOT", "")
+    with pytest.raises(PipelineError, match="NAME=VALUE"):
+        pipeline.parse_param("3x=1")
