@@ -12,6 +12,7 @@ load average before and after, each script's command and its last output verbati
     .venv/bin/python benchmarks/run_all.py --repeats 1         # one run each (quick look)
     .venv/bin/python benchmarks/run_all.py --only ssl,metrics  # some scripts (RESULTS.md still lists all figures)
     .venv/bin/python benchmarks/run_all.py --walltime          # also time `make reproduce` and `make test` (long)
+    .venv/bin/python benchmarks/run_all.py --refresh           # re-read walltime.json / gpu_results.md into RESULTS.md
 
 Wall times (``--walltime``, see bench_walltime.py) are stored in ``benchmarks/walltime.json`` and
 shown in later RESULTS.md files with the date they were measured. GPU figures come from
@@ -311,6 +312,24 @@ def walltime_section(path: Path) -> list[str]:
     return lines
 
 
+def gpu_section(path: Path) -> list[str]:
+    if not path.is_file():
+        return ["Not measured: no GPU here. `benchmarks/gpu_check.sh` is the prepared script for a lent GPU; save "
+                "its `gpu_results.md` as `benchmarks/gpu_results.md` and run `benchmarks/run_all.py --refresh`."]
+    text = re.sub(r"^(#+) ", r"#\1 ", path.read_text().strip(), flags=re.M)  # nest its headings here
+    return ["From `benchmarks/gpu_results.md` (output of `benchmarks/gpu_check.sh` on a lent GPU):", "", text]
+
+
+def refresh(path: Path) -> None:
+    """Rewrite only the wall-time and GPU sections of an existing RESULTS.md from their files."""
+    text = path.read_text()
+    head, rest = text.split("## Wall times of `make reproduce` and `make test`", 1)
+    tail = rest.split("## Each script's output", 1)[1]
+    body = (["## Wall times of `make reproduce` and `make test`", ""] + walltime_section(HERE / "walltime.json")
+            + ["", "## GPU", ""] + gpu_section(HERE / "gpu_results.md") + ["", "## Each script's output"])
+    path.write_text(head + "\n".join(body) + tail)
+
+
 def render(info: dict[str, Any], figs: list[Figure], results: dict[str, dict[str, Any]], loads: tuple[float, float],
            started: str, seconds: float, notes: str) -> str:
     out = ["# lipkit benchmarks", "",
@@ -336,15 +355,7 @@ def render(info: dict[str, Any], figs: list[Figure], results: dict[str, dict[str
     out += ["", "<!-- notes -->", notes.strip() or "_(no notes yet: write them between these markers; run_all keeps them)_",
             "<!-- /notes -->", "", "## Wall times of `make reproduce` and `make test`", ""]
     out += walltime_section(HERE / "walltime.json")
-    out += ["", "## GPU", ""]
-    gpu = HERE / "gpu_results.md"
-    if gpu.is_file():
-        text = gpu.read_text().strip()
-        text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.M)  # nest its headings under this section
-        out += [f"From `benchmarks/gpu_results.md` (output of `benchmarks/gpu_check.sh` on a lent GPU):", "", text]
-    else:
-        out.append("Not measured: no GPU here. `benchmarks/gpu_check.sh` is the prepared script for a lent GPU; save "
-                   "its `gpu_results.md` as `benchmarks/gpu_results.md` and rerun `make bench` to include it.")
+    out += ["", "## GPU", ""] + gpu_section(HERE / "gpu_results.md")
     out += ["", "## Each script's output", ""]
     for key, res in results.items():
         out += [f"### {key}: {res['what']}", "", f"`{res['command']}`", ""]
@@ -379,7 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--walltime", action="store_true", help="also time `make reproduce` (cpu) and `make test` (long)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--json", type=Path, default=HERE / "results.json", help="machine-readable copy of the figures")
+    parser.add_argument("--refresh", action="store_true", help="only rewrite the wall-time and GPU sections of --out "
+                        "from walltime.json / gpu_results.md (no benchmark runs)")
     args = parser.parse_args(argv)
+    if args.refresh:
+        refresh(args.out)
+        return 0
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in {b.key for b in BENCHES}]
     if unknown:
