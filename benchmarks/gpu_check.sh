@@ -6,7 +6,10 @@
 # Writes markdown to $OUT/gpu_results.md (appended section by section, so a timeout keeps what was
 # measured) and logs to $OUT/logs/. Sections, each guarded (a failure is recorded, the next runs):
 #   0 set-up: papermill & co. from .whl/*.whl into /tmp/site (+ .whl/extra/ for modules this python
-#     lacks), a python3 kernelspec in /tmp/kern
+#     lacks: the .whl set has no requests/click (papermill imports them), platformdirs (jupyter_core),
+#     attrs (jsonschema), pygments (IPython); .whl/extra holds cp312 wheels of those, fetched with
+#     `pip download --python-version 3.12`), a python3 kernelspec in /tmp/kern. Checked on CPython
+#     3.12.1 here: papermill executes a notebook with that set. Carry ".whl" (it includes .whl/extra).
 #   1 environment: GPU, driver, python, torch, CUDA, cuDNN
 #   2 matmul peak: 8192^3 in bf16, TF32 and strict fp32 (median of timed reps)
 #   3 training throughput: DeepLabV2 ResNet-101 and Attention-to-Scale VGG-16, batch 10 @ 321,
