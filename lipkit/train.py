@@ -831,7 +831,11 @@ class _Trainer:
             log = self.out_dir / "metrics.jsonl"
             with open(log, "ab") as fh:  # drop lines written after the checkpoint we resume from
                 fh.truncate(self.metrics_offset)
-        if self.step >= self.total_steps:
+        if self.step >= self.total_steps:  # a finished run: report its scores, rewrite nothing
+            scores_path = self.out_dir / "scores.json"
+            if scores_path.is_file():
+                final = json.loads(scores_path.read_text()).get("final")
+                return self._finish(final_val=final, write=False)
             return self._finish(final_val=self.last_val)
 
         pbar = tqdm(total=self.total_steps, initial=self.step, desc="train", disable=not (config.progress and ctx.is_main))
@@ -900,8 +904,8 @@ class _Trainer:
             self.best = {"mean_iou": None if miou == -math.inf else miou, "step": self.step, "epoch": epoch}
             self._save("best.pt")
 
-    def _finish(self, final_val: dict | None) -> dict:
-        if self.ctx.is_main:
+    def _finish(self, final_val: dict | None, write: bool = True) -> dict:
+        if self.ctx.is_main and write:
             if self.best["step"] is None:  # no validation ran: the final weights are the best we know
                 self._save("best.pt")
             val = final_val if final_val is not None else self.last_val

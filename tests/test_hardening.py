@@ -205,8 +205,6 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
         zygote.close()
 
 
-@pytest.mark.xfail(strict=True, reason="lipkit.train: resuming a finished run rewrites scores.json 'final' from "
-                   "last_val (confusion_matrix dropped, step/epoch added); reported to the lead")
 def test_resume_of_a_finished_run_leaves_scores_unchanged(tmp_path: Path) -> None:
     from lipkit.train import fit
 
