@@ -1,4 +1,7 @@
-"""Training: a typed config, ``fit`` with atomic checkpoints and exact resume, and DDP.
+"""Training: ``fit``, the training loop with exact resume and DDP, and the ``train`` CLI.
+
+The config lives in ``lipkit.train_config``, checkpoint files and RNG states in ``lipkit.checkpoint``,
+the process group in ``lipkit.distributed``; their public names are re-exported here.
 
 Design (what makes resume exact and multi-process training equal to one process):
 
@@ -31,301 +34,52 @@ Design (what makes resume exact and multi-process training equal to one process)
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import random
 import time
-import types
-import typing
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F  # noqa: F401  (kept for users patching the loss)
-import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
 from lipkit import paths
+from lipkit.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_checkpoint_file,
+    load_model_from_checkpoint,
+    load_model_weights,
+    remove_temp_files,
+    rng_state,
+    set_rng_state,
+)
+from lipkit.distributed import DistContext, resolve_device, setup_distributed
 from lipkit.evaluate import accumulate, summarise
 from lipkit.labels import get_label_set
-
-CHECKPOINT_FORMAT = "lipkit-checkpoint-1"
-SCHEDULES = ("constant", "poly")
-SSL_MODES = ("none", "paper", "released", "soft")
-
-
-# ================================================================================================
-# Config
-
-
-@dataclass
-class DataConfig:
-    """Where the data is and how training crops are made."""
-
-    root: str = ""  # "" -> lipkit.paths.synthlip_root(); relative paths are relative to the repo root
-    label_set: str = "lip"
-    train_split: str = "train"
-    val_split: str = "val"  # "" -> no validation
-    crop_size: int = 321
-    scale_range: list[float] = field(default_factory=lambda: [0.6, 1.4])
-    flip: bool = True
-    max_train_images: int | None = None  # first N training ids only (smoke runs)
-    max_val_images: int | None = None
-    workers: int = 0
-
-
-@dataclass
-class ModelConfig:
-    """Arguments of ``lipkit.models.build_model`` plus the BatchNorm policy."""
-
-    arch: str = "deeplabv2"
-    backbone: str = "resnet101"
-    width: float = 1.0
-    output_stride: int = 8
-    pretrained: str | None = None  # None, "imagenet" or a path to a torchvision state dict
-    freeze_bn: bool | None = None  # None -> frozen iff pretrained is set
-
-
-@dataclass
-class OptimConfig:
-    """SGD as in DeepLab / the LIP release; the classifier (new layers) at ``classifier_lr_mult`` x lr."""
-
-    lr: float = 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    classifier_lr_mult: float = 10.0
-    schedule: str = "constant"  # "constant" (as released) or "poly": lr * (1 - step/total)^power
-    poly_power: float = 0.9
-
-
-@dataclass
-class SSLConfig:
-    """The structure-sensitive loss (``lipkit.ssl.StructureSensitiveLoss``)."""
-
-    mode: str = "none"  # none | paper | released | soft
-    sigma: float = 1.0
-    weight: float | None = None  # weight of the "soft" joint term; None -> lipkit.ssl's default
-    normalize_weights: bool = False  # paper/released: divide per-image joint errors by their batch mean
-    groups: str = ""  # joint groups by name (lipkit.ssl.JOINT_GROUPS, e.g. "lip-no-shoes"); "" -> the label set's
-
-
-@dataclass
-class EvalConfig:
-    """Validation during training (``lipkit.evaluate``)."""
-
-    every: int = 1  # epochs between validations; 0 -> only at the end
-    scales: list[float] = field(default_factory=lambda: [1.0])
-    flip: bool = False
-    joint_grid: int = 41
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run needs; ``to_dict``/``from_dict``/YAML/JSON round-trip exactly."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    ssl: SSLConfig = field(default_factory=SSLConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    epochs: int = 30
-    iterations: int | None = None  # total optimiser steps; overrides epochs when set
-    batch_size: int = 10  # global batch (split evenly over DDP ranks)
-    seed: int = 0
-    threads: int | None = None  # torch.set_num_threads; None leaves torch's default
-    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
-    bf16: bool = True  # bf16 autocast (CUDA only)
-    channels_last: bool = True  # (CUDA only)
-    init_checkpoint: str | None = None  # model weights to start from (fine-tuning stage)
-    log_every: int = 10  # steps between metrics.jsonl train lines
-    checkpoint_every: int = 500  # steps between last.pt saves (also at every epoch end)
-    progress: bool = True
-    out_dir: str = ""  # relative paths are relative to the repo root
-
-    # ---- dict / file round trips -------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        """Build from a (possibly partial) nested dict; unknown keys and wrong types raise ValueError."""
-        config = _build_dataclass(cls, data or {}, "")
-        config.validate()
-        return config
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
-        if data is not None and not isinstance(data, dict):
-            raise ValueError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
-        try:
-            return cls.from_dict(data or {})
-        except ValueError as exc:
-            raise ValueError(f"config file {path}: {exc}") from None
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> "TrainConfig":
-        path = Path(path)
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"config file {path} is not valid JSON: {exc}") from None
-        except ValueError as exc:
-            raise ValueError(f"config file {path}: {exc}") from None
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
-        """YAML or JSON by extension."""
-        return cls.from_json(path) if str(path).endswith(".json") else cls.from_yaml(path)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def with_overrides(self, overrides: Sequence[str]) -> "TrainConfig":
-        """A copy with ``key.sub=value`` overrides applied (values parsed as YAML scalars/lists)."""
-        data = self.to_dict()
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.001")
-            key, text = item.split("=", 1)
-            parts = key.strip().split(".")
-            node = data
-            for depth, part in enumerate(parts):
-                if not isinstance(node, dict) or part not in node:
-                    where = ".".join(parts[:depth]) or "the top level"
-                    valid = ", ".join(node) if isinstance(node, dict) else "(none: not a section)"
-                    raise ValueError(f"--set {key}: unknown key {part!r} in {where}; valid keys: {valid}")
-                if depth < len(parts) - 1:
-                    node = node[part]
-            if isinstance(node[parts[-1]], dict):
-                raise ValueError(f"--set {key}: {key!r} is a section; set one of its keys ({', '.join(node[parts[-1]])})")
-            try:  # an empty value is the empty string (e.g. data.val_split= for no validation)
-                node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
-            except yaml.YAMLError as exc:
-                raise ValueError(f"--set {key}: cannot parse value {text!r}: {exc}") from None
-        return TrainConfig.from_dict(data)
-
-    # ---- checks ------------------------------------------------------------------------------
-    def validate(self) -> None:
-        """Raise ValueError naming the field for values no run can use."""
-        def need(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ValueError(msg)
-
-        from lipkit.models import ARCHS, BACKBONES
-
-        need(self.model.arch in ARCHS, f"model.arch={self.model.arch!r}: expected one of {list(ARCHS)}")
-        need(self.model.backbone in BACKBONES, f"model.backbone={self.model.backbone!r}: expected one of {sorted(BACKBONES)}")
-        need(self.model.width > 0, f"model.width={self.model.width}: must be > 0")
-        need(self.model.output_stride in (8, 16), f"model.output_stride={self.model.output_stride}: expected 8 or 16")
-        need(self.optim.schedule in SCHEDULES, f"optim.schedule={self.optim.schedule!r}: expected one of {list(SCHEDULES)}")
-        need(self.optim.lr > 0, f"optim.lr={self.optim.lr}: must be > 0")
-        need(self.ssl.mode in SSL_MODES, f"ssl.mode={self.ssl.mode!r}: expected one of {list(SSL_MODES)}")
-        need(self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1")
-        need(self.epochs >= 1 or (self.iterations or 0) >= 1, "epochs or iterations must be >= 1")
-        need(self.iterations is None or self.iterations >= 1, f"iterations={self.iterations}: must be >= 1 or null")
-        need(self.data.crop_size >= 8, f"data.crop_size={self.data.crop_size}: must be >= 8")
-        sr = self.data.scale_range
-        need(len(sr) == 2 and 0 < sr[0] <= sr[1], f"data.scale_range={sr}: expected [low, high] with 0 < low <= high")
-        need(self.log_every >= 1, f"log_every={self.log_every}: must be >= 1")
-        need(self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every}: must be >= 0 (0: epoch ends only)")
-        need(self.eval.every >= 0, f"eval.every={self.eval.every}: must be >= 0")
-        need(len(self.eval.scales) >= 1 and all(s > 0 for s in self.eval.scales), f"eval.scales={self.eval.scales}: positive numbers")
-        need(self.threads is None or self.threads >= 1, f"threads={self.threads}: must be >= 1 or null")
-        need(self.data.workers >= 0, f"data.workers={self.data.workers}: must be >= 0")
-        need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
-             f"device={self.device!r}: expected auto, cpu, cuda or cuda:N")
-        get_label_set(self.data.label_set)
-        if self.ssl.groups:
-            import lipkit.ssl
-
-            need(self.ssl.groups in lipkit.ssl.JOINT_GROUPS,
-                 f"ssl.groups={self.ssl.groups!r}: expected '' or one of {sorted(lipkit.ssl.JOINT_GROUPS)}")
-
-    @property
-    def bn_frozen(self) -> bool:
-        return self.model.pretrained is not None if self.model.freeze_bn is None else bool(self.model.freeze_bn)
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against annotation ``tp`` (int, float, bool, str, list[X], X | None, dataclass)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ValueError as exc:
-                errors.append(str(exc))
-        raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ValueError(f"{key}: expected a section (mapping), got {value!r}")
-        return _build_dataclass(tp, value, key + ".")
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{key}: expected a list, got {value!r}")
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"{key}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ValueError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ValueError(f"{key}: expected a string, got {value!r}")
-    raise TypeError(f"{key}: unsupported annotation {tp!r}")
-
-
-def _build_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        where = prefix.rstrip(".") or "the top level"
-        raise ValueError(f"unknown key {prefix + unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
-    return cls(**kwargs)
+from lipkit.train_config import (
+    SCHEDULES,
+    SSL_MODES,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    OptimConfig,
+    SSLConfig,
+    TrainConfig,
+    build_model_from_config,
+)
 
 
 # ================================================================================================
-# Helpers: seeds, devices, paths, atomic files
+# Helpers: seeds, paths, data order, schedules
 
 
 def derive_seed(*parts: int) -> int:
@@ -333,32 +87,9 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint32)[0])
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name!r} but CUDA is not available; use device=auto or cpu")
-    return device
-
-
 def _resolve_path(text: str) -> Path:
     path = Path(text).expanduser()
     return path if path.is_absolute() else paths.REPO_ROOT / path
-
-
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
 def epoch_permutation(num_items: int, seed: int, epoch: int) -> torch.Tensor:
@@ -461,57 +192,6 @@ class NonFiniteLossError(FloatingPointError):
         self.step, self.parts = step, parts
 
 
-# ================================================================================================
-# Models and checkpoints
-
-
-def build_model_from_config(config: TrainConfig) -> nn.Module:
-    from lipkit.models import build_model
-
-    m = config.model
-    return build_model(m.arch, m.backbone, get_label_set(config.data.label_set).num_classes,
-                       width=m.width, output_stride=m.output_stride, pretrained=m.pretrained)
-
-
-def _strip_module(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
-def _load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated or foreign files
-        raise RuntimeError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
-                           "it may be truncated or not a lipkit/torch checkpoint") from None
-
-
-def load_model_weights(model: nn.Module, path: str | Path) -> None:
-    """Load model weights only (a lipkit checkpoint's ``model`` or a plain state dict), strictly."""
-    ckpt = _load_checkpoint_file(path)
-    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
-    if not isinstance(state, dict):
-        raise RuntimeError(f"checkpoint {path} holds no state dict")
-    try:
-        model.load_state_dict(_strip_module(state), strict=True)
-    except RuntimeError as exc:
-        raise RuntimeError(f"checkpoint {path} does not fit the configured model: {exc}") from None
-
-
-def load_model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig]:
-    """Rebuild the model a checkpoint was trained with, load its weights, eval mode."""
-    ckpt = _load_checkpoint_file(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(f"checkpoint {path} is not a lipkit training checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
-    config = TrainConfig.from_dict(ckpt["config"])
-    config.model.pretrained = None  # the checkpoint already holds the weights
-    model = build_model_from_config(config)
-    model.load_state_dict(ckpt["model"], strict=True)
-    return model.to(device).eval(), config
-
-
 def _set_bn_eval(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -523,65 +203,6 @@ def _freeze_bn_params(model: nn.Module) -> None:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             for p in m.parameters():
                 p.requires_grad_(False)
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]), float(np_state[4])),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ================================================================================================
-# Distributed context
-
-
-@dataclass
-class _Dist:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    owns_group: bool = False
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-
-def _setup_distributed(config: TrainConfig) -> tuple[_Dist, torch.device]:
-    """Join the process group torchrun (or a test) describes in the environment, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = resolve_device(config.device)
-    if world <= 1 and not (dist.is_available() and dist.is_initialized()):
-        return _Dist(), device
-    owns = False
-    local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
-    if device.type == "cuda" and config.device in ("auto", "cuda"):
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        owns = True
-    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, owns), device
 
 
 # ================================================================================================
@@ -599,16 +220,15 @@ def fit(config: TrainConfig | dict, resume: bool = False) -> dict:
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     config.validate()
-    ctx, device = _setup_distributed(config)
+    ctx, device = setup_distributed(config.device)
     try:
         return _Trainer(config, ctx, device).run(resume)
     finally:
-        if ctx.owns_group:
-            dist.destroy_process_group()
+        ctx.close()
 
 
 class _Trainer:
-    def __init__(self, config: TrainConfig, ctx: _Dist, device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, ctx: DistContext, device: torch.device) -> None:
         self.config, self.ctx, self.device = config, ctx, device
         if not config.out_dir:
             raise ValueError("out_dir is empty: set out_dir in the config (or --set out_dir=runs/NAME)")
@@ -690,7 +310,7 @@ class _Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "step": self.step,
             "epoch": self.step // self.steps_per_epoch,
             "data_state": {"epoch": self.step // self.steps_per_epoch, "batch_in_epoch": self.step % self.steps_per_epoch,
@@ -716,7 +336,7 @@ class _Trainer:
                 f"{self.out_dir / 'last.pt'} keeps the last good state (lower optim.lr?)", self.step, {})
         if self.ctx.is_main:
             ckpt = self._checkpoint()
-            _atomic_write_bytes(self.out_dir / name, lambda fh: torch.save(ckpt, fh))
+            atomic_write_bytes(self.out_dir / name, lambda fh: torch.save(ckpt, fh))
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         ds = ckpt["data_state"]
@@ -729,7 +349,7 @@ class _Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scheduler.lr_lambdas[0].total_steps = self.total_steps  # epochs may have been extended
-        _set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"])
         self.step = int(ckpt["step"])
         self.acc = dict(ckpt["log_state"])
         self.best = dict(ckpt["best"])
@@ -746,17 +366,6 @@ class _Trainer:
             fh.write(line)
             fh.flush()
         self.metrics_offset += len(line)
-
-    def _reduce_mean(self, values: list[float]) -> list[float]:
-        if not self.ctx.active:
-            return values
-        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device)
-        dist.all_reduce(t)
-        return (t / self.ctx.world_size).tolist()
-
-    @property
-    def _comm_device(self) -> torch.device:
-        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
     # ---- validation --------------------------------------------------------------------------
     def _validate(self) -> dict[str, Any]:
@@ -791,13 +400,9 @@ class _Trainer:
             parts.update({f"loss_{i}": float(r.loss.detach()) for i, r in enumerate(results)})
         scale = 1.0
         finite = math.isfinite(parts["loss"])
-        if self.ctx.active:
+        if self.ctx.active:  # DDP: rescale to the global batch's valid-pixel mean; stop if any rank is non-finite
             valid = (y != self.label_set.ignore_index).sum().double()
-            t = torch.stack([valid, torch.tensor(0.0 if finite else 1.0, dtype=torch.float64, device=valid.device)]).to(self._comm_device)
-            dist.all_reduce(t)
-            total_valid, bad_ranks = float(t[0]), float(t[1])
-            scale = float(valid) * self.ctx.world_size / total_valid if total_valid > 0 else 1.0
-            finite = bad_ranks == 0
+            scale, finite = self.ctx.loss_scale(valid, finite, self.device)
         if not finite:
             detail = ", ".join(f"{k}={v:.6g}" for k, v in parts.items())
             raise NonFiniteLossError(
@@ -816,8 +421,7 @@ class _Trainer:
         self._model()
         if ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.out_dir.glob(".*.tmp*"):  # left by a process killed while writing
-                stale.unlink(missing_ok=True)
+            remove_temp_files(self.out_dir)  # left by a process killed while writing
         self.step, self.metrics_offset = 0, 0
         self.acc: dict[str, float] = {"loss": 0.0, "ce": 0.0, "joint_error": 0.0, "n": 0}
         self.best: dict[str, Any] = {"mean_iou": None, "step": None, "epoch": None}
@@ -825,9 +429,9 @@ class _Trainer:
         self.last_train: dict[str, Any] | None = None
         last = self.out_dir / "last.pt"
         if resume and last.is_file():
-            self._restore(_load_checkpoint_file(last))
+            self._restore(load_checkpoint_file(last))
         if ctx.is_main:
-            _atomic_write_text(self.out_dir / "config.yaml", config.to_yaml())
+            atomic_write_text(self.out_dir / "config.yaml", config.to_yaml())
             log = self.out_dir / "metrics.jsonl"
             with open(log, "ab") as fh:  # drop lines written after the checkpoint we resume from
                 fh.truncate(self.metrics_offset)
@@ -862,7 +466,7 @@ class _Trainer:
                     done = self.step >= self.total_steps
                     if self.step % config.log_every == 0 or done:
                         n = self.acc["n"]
-                        means = self._reduce_mean([self.acc[k] / n for k in ("loss", "ce", "joint_error")])
+                        means = self.ctx.reduce_mean([self.acc[k] / n for k in ("loss", "ce", "joint_error")], self.device)
                         elapsed = time.perf_counter() - t0
                         record = {"kind": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
                                   "lr": self.optimizer.param_groups[0]["lr"], "loss": means[0], "ce": means[1],
@@ -911,7 +515,7 @@ class _Trainer:
             val = final_val if final_val is not None else self.last_val
             scores = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "final": val, "best": self.best,
                       "config": self.config.to_dict()}
-            _atomic_write_text(self.out_dir / "scores.json", json.dumps(scores, indent=1))
+            atomic_write_text(self.out_dir / "scores.json", json.dumps(scores, indent=1))
         return {"step": self.step, "epoch": self.step / self.steps_per_epoch, "train": self.last_train,
                 "val": final_val if final_val is not None else self.last_val, "best": dict(self.best),
                 "out_dir": str(self.out_dir)}
@@ -965,4 +569,6 @@ __all__ = [
     "DataConfig", "EpochBatchSampler", "EvalConfig", "LRFactor", "ModelConfig", "NonFiniteLossError", "OptimConfig",
     "SSLConfig", "TrainConfig", "TrainItems", "derive_seed", "epoch_permutation", "fit", "load_model_from_checkpoint",
     "load_model_weights", "resolve_device", "add_arguments", "run",
+    # moved to lipkit.train_config / lipkit.checkpoint, re-exported for existing imports
+    "CHECKPOINT_FORMAT", "SCHEDULES", "SSL_MODES", "build_model_from_config",
 ]
