@@ -50,6 +50,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                        "what nbval checks in CI. A few minutes on 2 CPU cores.",
         "needs_data_root": False,
         "strict": False,  # notebooks without an entry run with their defaults
+        "cell_timeout": 1200,  # seconds; a cell that hangs fails the run instead of blocking CI
         "common": {},
         "notebooks": {"01": {}},
     },
@@ -58,6 +59,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                        "on a laptop; its figures are the committed figures/.",
         "needs_data_root": False,
         "strict": True,
+        "cell_timeout": 3600,
         "common": {"SYNTH_TRAIN": 3000, "SYNTH_VAL": 500, "SEED": 0, "THREADS": 2},
         "notebooks": {"01": {"NUM_IMAGES": 0}, **{nb: dict(_RESULTS_CPU) for nb in ("02", "03", "04", "05")}},
     },
@@ -66,6 +68,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                        "(Attention-to-Scale VGG-16, DeepLabV2 ResNet-101, ImageNet init).",
         "needs_data_root": True,
         "strict": True,
+        "cell_timeout": None,  # training cells run for hours
         "common": {"THREADS": 8},
         "notebooks": {"01": {"NUM_IMAGES": 0, "SPLIT": "train"},
                       **{nb: dict(_RESULTS_PAPER) for nb in ("02", "03", "04", "05")}},
@@ -320,7 +323,8 @@ def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Se
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(nb), str(output), parameters=dict(params), kernel_name=kernel_name,
-                                       cwd=str(nb_dir), progress_bar=False)
+                                       cwd=str(nb_dir), progress_bar=False,
+                                       execution_timeout=spec.get("cell_timeout"))
             result = NotebookResult(nb.name, "ok", time.perf_counter() - start, str(output), fp)
         except Exception as exc:  # papermill raises PapermillExecutionError for a failing cell
             result = NotebookResult(nb.name, "failed", time.perf_counter() - start, str(output), fp,

@@ -84,26 +84,34 @@ class Browser:
 
     def _build(self) -> Any:
         import ipywidgets as w
-        from IPython.display import display
 
         slider = w.IntSlider(value=self.index, min=0, max=len(self.items) - 1, description="sample", continuous_update=False)
         prev, nxt = w.Button(description="<", layout=w.Layout(width="40px")), w.Button(description=">", layout=w.Layout(width="40px"))
         over = w.Checkbox(value=self.show_overlay, description="overlay")
         pose = w.Checkbox(value=self.show_pose, description="pose joints")
-        out = w.Output()
+        # The figure goes into an Image widget as PNG bytes rather than through an Output widget:
+        # headless executors (papermill/nbclient) can block on Output-widget capture messages
+        # (jupyter/nbclient#312), and a notebook must run unattended in the pipeline.
+        image = w.Image(format="png")
 
         def redraw(*_: Any) -> None:
             self.index, self.show_overlay, self.show_pose = slider.value, over.value, pose.value
-            out.clear_output(wait=True)
-            with out:
-                display(self.figure())
+            image.value = self.png()
 
         prev.on_click(lambda _: setattr(slider, "value", max(slider.value - 1, 0)))
         nxt.on_click(lambda _: setattr(slider, "value", min(slider.value + 1, slider.max)))
         for control in (slider, over, pose):
             control.observe(redraw, names="value")
         redraw()
-        return w.VBox([w.HBox([prev, slider, nxt, over, pose]), out])
+        return w.VBox([w.HBox([prev, slider, nxt, over, pose]), image])
+
+    def png(self, index: int | None = None, dpi: int = 90) -> bytes:
+        """The current (or given) sample's figure as PNG bytes."""
+        import io
+
+        buffer = io.BytesIO()
+        self.figure(index).savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -154,3 +154,12 @@ def test_parse_param():
     assert pipeline.parse_param("DATA_ROOT=") == ("DATA_ROOT", "")
     with pytest.raises(PipelineError, match="NAME=VALUE"):
         pipeline.parse_param("3x=1")
+
+
+def test_a_hanging_cell_fails_the_run_at_the_profile_cell_timeout(dirs):
+    nbs, runs, _ = dirs
+    _notebook(nbs / "01_a.ipynb", "import time\ntime.sleep(60)")
+    table = {"t": {**TABLE["t"], "cell_timeout": 3, "notebooks": {"01": {}}}}
+    summary = _run(dirs, profiles=table)
+    assert not summary.ok
+    assert "01_a.ipynb failed" in summary.failure.error and "time.sleep(60)" in summary.failure.error

@@ -128,7 +128,11 @@ def test_browser_panels_and_toggles():
         b.figure(3)
     box = b.widget  # builds the ipywidgets view and renders the first sample
     slider = box.children[0].children[1]
+    image = box.children[1]
+    first = image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
     slider.value = 2
     assert b.index == 2
+    assert image.value != first and image.value == b.png(2)  # the view follows the slider
     with pytest.raises(ValueError, match="empty"):
         browse([])
