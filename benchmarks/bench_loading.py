@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lipkit.data import LIPDataset  # noqa: E402
 from lipkit.data.transforms import train_transform  # noqa: E402
 from lipkit.labels import LIP  # noqa: E402
+from _common import median_seconds, synthlip_in  # noqa: E402
 
 
-def median_s(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+median_s = median_seconds
 
 
 def loader_rate(dataset: LIPDataset, crop: int, workers: int, batch: int, repeats: int) -> float:
@@ -80,12 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root
         if root is None:
-            from lipkit.data.synth import make_synthlip
-
-            root = Path(tmp) / "synthlip"
-            t0 = time.perf_counter()
-            make_synthlip(root, n_train=args.n, n_val=0, seed=0, progress=False)
-            print(f"generated SynthLIP ({args.n} train images) in {time.perf_counter() - t0:.1f} s\n")
+            root = synthlip_in(tmp, args.n)
         dataset = LIPDataset(root, args.split)
         n = min(args.n, len(dataset))
         if n < len(dataset):

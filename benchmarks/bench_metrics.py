@@ -13,7 +13,6 @@ case), int64 torch predictions straight from ``argmax`` (the evaluation loop's c
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 
 from lipkit.metrics import ConfusionMatrix
+
+from _common import median_seconds
 
 H, W, K = 300, 200, 20
 LIP_VAL_IMAGES = 10_000
@@ -34,14 +35,7 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return pred, target
 
 
-def median_s(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+median_s = median_seconds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from _common import median_seconds
 from lipkit.ssl import (
     LIP_JOINT_GROUPS,
     StructureSensitiveLoss,
@@ -73,13 +74,7 @@ def lipkit_joints_heatmaps(labels: torch.Tensor, groups, sigma: float = 1.0, out
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return median_seconds(fn, repeats) * 1e3
 
 
 def paired_ms(ref: Callable[[], object], ours: Callable[[], object], repeats: int, block: int = 5) -> tuple[float, float]:

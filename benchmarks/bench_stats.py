@@ -14,7 +14,6 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lipkit.stats import compute_stats  # noqa: E402
+from _common import synthlip_in  # noqa: E402
 
 
 def main() -> None:
@@ -36,12 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root
         if root is None:
-            from lipkit.data.synth import make_synthlip
-
-            root = Path(tmp) / "synthlip"
-            t0 = time.perf_counter()
-            make_synthlip(root, n_train=args.n, n_val=0, seed=0, progress=False)
-            print(f"generated SynthLIP ({args.n} train) in {time.perf_counter() - t0:.1f} s\n")
+            root = synthlip_in(tmp, args.n)
         compute_stats(root, args.split, progress=False)  # warm the file cache
         rows = []
         for workers in [int(w) for w in args.workers.split(",")]:
