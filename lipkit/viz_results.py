@@ -67,23 +67,11 @@ def results_table(frame: pd.DataFrame, by: str = "method",
 def training_curves(logs: Mapping[str, pd.DataFrame], y: Sequence[str] = ("loss",), x: str = "step",
                     title: str = "", logy: bool = False) -> Figure:
     """Training-log lines (``kind == "train"``) of several runs, one panel per metric in ``y``."""
-    fig = Figure(figsize=(4.2 * len(y), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(y), squeeze=False)[0]
-    for name, log in logs.items():
-        part = log[log["kind"] == "train"] if "kind" in log else log
-        for ax, col in zip(axes, y):
-            if col in part and len(part):
-                ax.plot(part[x].to_numpy(), part[col].to_numpy(), label=str(name), marker="." if len(part) < 30 else None)
-    for ax, col in zip(axes, y):
-        ax.set_xlabel(x)
-        ax.set_ylabel(col)
-        ax.grid(alpha=0.3)
-        if logy:
-            ax.set_yscale("log")
-        ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    from lipkit.viz import learning_curves
+
+    parts = [(log[log["kind"] == "train"] if "kind" in log else log).assign(run=str(name)) for name, log in logs.items()]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[x, *y, "run"])
+    return learning_curves(frame, x, list(y), hue="run", title=title, logy=logy)
 
 
 # ------------------------------------------------------------------------------ per class
