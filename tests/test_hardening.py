@@ -36,9 +36,9 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-from nbformat.v4 import new_code_cell, new_notebook
 
 import lipkit.ssl
+from nbfactory import make_notebook
 from lipkit import paths, pipeline
 from lipkit.__main__ import main
 from lipkit.pipeline import reproduce
@@ -253,12 +253,7 @@ PARAMS = 'FIGURES_DIR = ""  # where figures go\nDATA_ROOT = ""  # dataset\n'
 
 
 def _notebook(path: Path, *cells: str) -> Path:
-    p = new_code_cell(PARAMS)
-    p.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[p] + [new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
+    return make_notebook(path, *cells, params=PARAMS)
 
 
 def test_failed_notebook_keeps_earlier_cell_outputs_and_cli_resume_skips_done(tmp_path: Path,

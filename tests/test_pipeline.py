@@ -2,22 +2,14 @@ import json
 
 import nbformat
 import pytest
+from nbfactory import PARAMS, make_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
 from lipkit import pipeline
 from lipkit.__main__ import main
 from lipkit.pipeline import PipelineError, reproduce
 
-PARAMS = 'FIGURES_DIR = ""  # where figures go\nDATA_ROOT = ""  # dataset\nSIZE = 1  # a number\n'
-
-
-def _notebook(path, *cells, params=PARAMS):
-    p = new_code_cell(params)
-    p.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[p] + [new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
+_notebook = make_notebook
 
 
 WRITE = "from pathlib import Path\nPath(FIGURES_DIR).mkdir(parents=True, exist_ok=True)\n" \
