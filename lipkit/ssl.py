@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -74,6 +75,7 @@ JOINT_GROUPS: dict[str, tuple[Groups, tuple[str, ...]]] = {
 
 JOINT_ERROR_SCALE = 0.05 * 0.5  # the release's loss weight (0.05) times the 1/2 of the squared error
 _LUT_SIZE = 256  # label maps are 8-bit; 255 is ignore
+_ONE_PASS_MAX_PIXELS = 1 << 18  # joint_error: above this, pred and gt are scanned separately
 _CHECKED: set[Groups] = {g for g, _ in JOINT_GROUPS.values()}  # groups already validated
 
 
@@ -172,7 +174,10 @@ def parsing_to_joints(labels: Tensor, groups: str | Sequence[Sequence[int]] = LI
     region gives the joint (0, 0) with ``present`` False.
     """
     _check_labels(labels, "labels")
-    sums = _region_sums(labels, get_joint_groups(groups))
+    return _joints_from_sums(_region_sums(labels, get_joint_groups(groups)))
+
+
+def _joints_from_sums(sums: Tensor) -> tuple[Tensor, Tensor]:
     count = sums[..., :1]
     # Exact integers below 2**53 and a quotient at least 1/count away from the next integer, so the
     # float floor is the integer truncation of the release.
@@ -208,8 +213,9 @@ def joint_heatmaps(
 
     ``h(x, y) = 4 / (sigma sqrt(2 pi)) * exp(-((x - cx)^2 + (y - cy)^2) / (2 sigma^2))``, and an
     all-zero map where ``present`` is False. ``joints`` may be fractional (soft joints). Values below
-    1e-18 of the peak are exactly 0. ``out``: an (N, J, h, w) tensor to write into; on large grids a
-    reused buffer saves most of the time (a fresh 40 MB tensor costs more in page faults than the maths).
+    1e-18 of the peak are exactly 0, so a map is non-zero only in a window around its joint (19 x 19
+    cells for sigma 1). On large CPU grids only those windows are written, into zero-initialised
+    memory that the OS supplies lazily. ``out``: an (N, J, h, w) tensor to overwrite instead.
     """
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
@@ -222,7 +228,56 @@ def joint_heatmaps(
         if tuple(out.shape) != (*joints.shape[:2], h, w) or out.dtype != dtype:
             raise ValueError(f"out must be a {dtype} tensor of shape {(*joints.shape[:2], h, w)}, got {out.dtype} {tuple(out.shape)}")
         return torch.mul(gy.unsqueeze(-1), gx.unsqueeze(-2), out=out)
+    if _use_windows(gx, gy):
+        windowed = _windowed_heatmaps(gx, gy)
+        if windowed is not None:
+            return windowed
     return gy.unsqueeze(-1) * gx.unsqueeze(-2)
+
+
+_WINDOW_MIN_ELEMENTS = 1 << 20  # below ~4 MB the dense outer product is faster than indexing
+_NUMPY_DTYPES = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
+
+
+def _use_windows(gx: Tensor, gy: Tensor) -> bool:
+    n, j, w = gx.shape
+    h = gy.shape[-1]
+    return (gx.device.type == "cpu" and gx.dtype in _NUMPY_DTYPES and n * j * h * w >= _WINDOW_MIN_ELEMENTS
+            and not (torch.is_grad_enabled() and (gx.requires_grad or gy.requires_grad)))
+
+
+def _support(g: Tensor) -> tuple[Tensor, Tensor]:
+    """First and last index of the non-zero entries of each 1-D Gaussian in ``g`` (..., L); (0, 0) if none."""
+    nonzero = (g != 0).to(torch.uint8)
+    length = g.shape[-1]
+    first = nonzero.argmax(-1)
+    last = (length - 1) - nonzero.flip(-1).argmax(-1)
+    return first, torch.where(nonzero.bool().any(-1), last, first)
+
+
+def _windowed_heatmaps(gx: Tensor, gy: Tensor) -> Tensor | None:
+    """The outer products ``gy x gx`` written only inside each map's non-zero window; None if windows are large.
+
+    The result is backed by ``numpy.zeros`` (calloc): untouched pages are never written, which on a
+    384 x 384 grid saves most of the time of a dense write.
+    """
+    n, j, w = gx.shape
+    h = gy.shape[-1]
+    x0, x1 = _support(gx)
+    y0, y1 = _support(gy)
+    win_w = int((x1 - x0).max()) + 1
+    win_h = int((y1 - y0).max()) + 1
+    if 8 * win_w * win_h > h * w:
+        return None
+    # Shift windows that would cross the far border back inside; they still cover the support.
+    cols = x0.clamp(max=w - win_w).unsqueeze(-1) + torch.arange(win_w)  # (N, J, win_w)
+    rows = y0.clamp(max=h - win_h).unsqueeze(-1) + torch.arange(win_h)  # (N, J, win_h)
+    values = gy.gather(-1, rows).unsqueeze(-1) * gx.gather(-1, cols).unsqueeze(-2)  # (N, J, win_h, win_w)
+    plane = (torch.arange(n * j) * (h * w)).view(n, j, 1, 1)
+    index = plane + rows.unsqueeze(-1) * w + cols.unsqueeze(-2)
+    result = torch.from_numpy(np.zeros((n, j, h, w), dtype=_NUMPY_DTYPES[gx.dtype]))
+    result.view(-1).index_put_((index.view(-1),), values.reshape(-1))
+    return result
 
 
 def joint_error(
@@ -243,7 +298,12 @@ def joint_error(
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     n, h, w = gt_labels.shape
-    joints, present = parsing_to_joints(torch.cat((pred_labels, gt_labels.to(pred_labels.dtype))), groups)
+    resolved = get_joint_groups(groups)
+    if gt_labels.numel() <= _ONE_PASS_MAX_PIXELS:  # one pass over both: fewer small ops
+        sums = _region_sums(torch.cat((pred_labels, gt_labels.to(pred_labels.dtype))), resolved)
+    else:  # two passes: no copy of two large label batches
+        sums = torch.cat((_region_sums(pred_labels, resolved), _region_sums(gt_labels, resolved)))
+    joints, present = _joints_from_sums(sums)
     gx, gy = _gaussians_xy(joints, h, w, sigma, torch.float64)  # (2N, J, w), (2N, J, h)
     a = present.double()  # amplitude / peak (0 when absent)
     dots = torch.stack(

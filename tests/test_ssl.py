@@ -157,6 +157,30 @@ def test_heatmaps_out_buffer_and_far_tail():
         joint_heatmaps(joints, present, (8, 40), out=torch.empty(1, 2, 8, 8))
 
 
+def test_large_grid_heatmaps_written_in_windows_match_dense_and_naive():
+    """Above ~1M cells lipkit writes only each map's non-zero window; the maps must equal the dense
+    outer product (the ``out=`` path) bit for bit, and the naive formula, including joints at the
+    borders, fractional joints, absent joints and a sigma too large for windows."""
+    n, size = 4, (260, 1100)  # 4 * 4 * 260 * 1100 > 2**20 cells: the windowed path
+    joints = torch.tensor([[[0.0, 0.0], [1099.0, 259.0], [550.5, 130.25], [3.0, 250.0]]]).repeat(n, 1, 1)
+    joints[1:, 2] += torch.tensor([[7.0, -3.0], [-100.0, 20.0], [400.0, 100.0]])
+    present = torch.tensor([[True, True, True, False]]).repeat(n, 1)
+    present[2, 1] = False
+    for sigma in (1.0, 2.5, 60.0):
+        hm = joint_heatmaps(joints, present, size, sigma=sigma)
+        dense = joint_heatmaps(joints, present, size, sigma=sigma, out=torch.empty(n, 4, *size))
+        assert torch.equal(hm, dense), sigma
+        assert hm[:, 3].abs().sum() == 0 and hm[2, 1].abs().sum() == 0
+        for i, j in ((0, 0), (0, 1), (3, 2)):
+            cx, cy = joints[i, j].tolist()
+            y, x = int(round(cy)), int(round(cx))
+            peak = 4 / (sigma * math.sqrt(2 * math.pi))
+            for dy, dx in ((0, 0), (1, -1), (-2, 3)):
+                yy, xx = min(max(y + dy, 0), size[0] - 1), min(max(x + dx, 0), size[1] - 1)
+                expected = peak * math.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
+                assert hm[i, j, yy, xx].item() == pytest.approx(expected, rel=1e-5), (sigma, i, j, dy, dx)
+
+
 # ---------------------------------------------------------------- joint error
 def test_joint_error_matches_naive_reference():
     gen = torch.Generator().manual_seed(2)
@@ -169,6 +193,18 @@ def test_joint_error_matches_naive_reference():
         ref = naive_joint_error(pred[i].numpy(), gt[i].numpy(), LIP_JOINT_GROUPS, 1.0)
         assert err[i].item() == pytest.approx(ref, rel=1e-5, abs=1e-7)
     assert err[1].item() == 0.0  # pred == gt
+
+
+def test_joint_error_large_batch_equals_per_image():
+    """A batch above 2**18 cells scans pred and gt separately; each image alone takes the one-pass
+    path (checked against the naive reference above). Both must give the same numbers."""
+    gen = torch.Generator().manual_seed(5)
+    gt = random_parsing(gen, 3, 384, 300)  # 345,600 cells per batch, 115,200 per image
+    pred = random_parsing(gen, 3, 384, 300).to(torch.int32)
+    batch = joint_error(pred, gt)
+    one_by_one = torch.cat([joint_error(pred[i:i + 1], gt[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(batch, one_by_one, rtol=1e-6, atol=0.0)
+    assert (batch > 0).all()
 
 
 def test_joint_error_zero_for_identical_and_left_right_swap_raises_it():
