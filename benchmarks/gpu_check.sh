@@ -11,13 +11,15 @@
 #     `pip download --python-version 3.12`), a python3 kernelspec in /tmp/kern. Checked on CPython
 #     3.12.1 here: papermill executes a notebook with that set. Carry ".whl" (it includes .whl/extra).
 #   1 environment: GPU, driver, python, torch, CUDA, cuDNN
-#   2 matmul peak: 8192^3 in bf16, TF32 and strict fp32 (median of timed reps)
-#   3 training throughput: DeepLabV2 ResNet-101 and Attention-to-Scale VGG-16, batch 10 @ 321,
+#   2 python -m lipkit reproduce --profile smoke --param DEVICE=cuda with papermill (executed notebooks
+#     -> $OUT); first after the set-up, so the notebooks on CUDA come first if time runs short
+#   3 benchmarks/bench_train.py --device cuda --peak: matmul peak (8192^3 in bf16, TF32 and strict
+#     fp32), then DeepLabV2 ResNet-101 and Attention-to-Scale VGG-16 training steps, batch 10 @ 321,
 #     fp32 and bf16 autocast + channels_last: img/s, training FLOPs per image (FlopCounterMode),
 #     fraction of the measured matmul peak, peak memory, SSL "paper"/"none" step ratio
-#   4 python -m lipkit reproduce --profile smoke --param DEVICE=cuda with papermill (executed notebooks
-#     -> $OUT); runs before 2+3, so the notebooks on CUDA come first if time runs short
-#   5 (if time is left) fit() end to end on CUDA: paper DeepLabV2 config on a small SynthLIP
+#   4 (if time is left) fit() end to end on CUDA: paper DeepLabV2 config on a small SynthLIP
+# A CPU dry run of the script's plumbing: GPU_CHECK_SKIP="setup env reproduce fit" GPU_CHECK_DEVICE=cpu \
+#   GPU_CHECK_BENCH_ARGS="--skip-large --peak-size 512" PY=.venv/bin/python bash benchmarks/gpu_check.sh
 # Copy $OUT/gpu_results.md to benchmarks/gpu_results.md and `make bench` includes it in RESULTS.md.
 set -u
 export PYTHONUNBUFFERED=1
@@ -122,178 +124,7 @@ raise SystemExit(0 if torch.cuda.is_available() else 1)
 EOF
 section env 60 $PY "$WORK/env.py" "$MD"
 
-# ------------------------------------------------------------------ 2 + 3 matmul peak, training throughput
-cat > "$WORK/bench.py" <<'EOF'
-"""Matmul peak and the paper models' training throughput; appends markdown to argv[1], JSON to argv[2]."""
-import json, statistics, sys, time
-import torch
-from torch import nn
-
-md, js = sys.argv[1], sys.argv[2]
-DRY = not torch.cuda.is_available()  # a CPU dry run of this code path (tiny sizes), for checking the script
-dev = torch.device("cpu" if DRY else "cuda")
-results = {"dry_run_on_cpu": DRY}
-
-
-def sync():
-    if not DRY:
-        torch.cuda.synchronize()
-
-
-def emit(text):
-    print(text, flush=True)
-    with open(md, "a") as fh:
-        fh.write(text + "\n")
-
-
-def set_tf32(on):
-    try:
-        torch.backends.cuda.matmul.allow_tf32 = on
-    except Exception:
-        torch.backends.cuda.matmul.fp32_precision = "tf32" if on else "ieee"
-
-
-def matmul_tflops(dtype, tf32=False, n=8192, reps=10):
-    n = 256 if DRY else n
-    set_tf32(tf32)
-    a = torch.randn(n, n, device=dev, dtype=dtype)
-    b = torch.randn(n, n, device=dev, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        a @ b
-        sync()
-        times.append(time.perf_counter() - t0)
-    set_tf32(False)
-    del a, b
-    if not DRY:
-        torch.cuda.empty_cache()
-    return 2 * n ** 3 / statistics.median(times) / 1e12
-
-
-emit("\n## Matrix-multiply peak (8192 x 8192 x 8192, median of the timed reps after 3 warm-up)\n")
-if DRY:
-    emit("**DRY RUN on CPU (no CUDA device): tiny sizes, the figures below mean nothing.**\n")
-emit("| dtype | TFLOP/s |\n|---|---:|")
-peaks = {}
-for label, dtype, tf32, reps in (("bf16", torch.bfloat16, False, 20), ("fp32 with TF32", torch.float32, True, 10),
-                                 ("fp32 strict (no TF32)", torch.float32, False, 5)):
-    try:
-        peaks[label] = matmul_tflops(dtype, tf32, reps=reps)
-        emit(f"| {label} | {peaks[label]:.1f} |")
-    except Exception as exc:
-        emit(f"| {label} | failed: {type(exc).__name__}: {exc} |")
-results["matmul_tflops"] = peaks
-json.dump(results, open(js, "w"), indent=1)
-
-from torch.utils.flop_counter import FlopCounterMode
-from lipkit.models import build_model
-from lipkit.ssl import StructureSensitiveLoss
-
-torch.backends.cudnn.benchmark = True
-BATCH, CROP, WARM, STEPS = (10, 321, 3, 10) if not DRY else (1, 65, 1, 1)
-MODELS = [("DeepLabV2 ResNet-101", "deeplabv2", "resnet101"), ("Attention-to-Scale VGG-16", "attention", "vgg16")]
-
-
-def labels(n, size, gen):
-    coarse = torch.randint(0, 20, (n, 1, 12, 12), generator=gen).float()
-    y = nn.functional.interpolate(coarse, size=(size, size), mode="nearest")[:, 0].long()
-    y[:, :, :8] = 255
-    return y
-
-
-def run(name, arch, backbone, bf16, flops_per_image):
-    torch.manual_seed(0)
-    fmt = torch.channels_last if bf16 else torch.contiguous_format
-    model = build_model(arch, backbone, 20).to(dev, memory_format=fmt).train()
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(BATCH, 3, CROP, CROP, generator=gen).to(dev).contiguous(memory_format=fmt)
-    y = labels(BATCH, CROP, gen).to(dev)
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    if bns:  # the paper recipe freezes BN (ImageNet statistics); without those weights, calibrate the
-        for m in bns:  # running statistics on the input first, or 101 random layers overflow
-            m.momentum = None
-        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            model(x)
-        for m in bns:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-    head = {id(p) for p in model.classifier_parameters()}
-    opt = torch.optim.SGD([{"params": [p for p in model.parameters() if id(p) not in head and p.requires_grad]},
-                           {"params": [p for p in model.classifier_parameters() if p.requires_grad], "lr": 1e-3}],
-                          lr=1e-4, momentum=0.9, weight_decay=5e-4)
-    losses = {m: StructureSensitiveLoss(m) for m in ("none", "paper")}
-
-    def step(mode="none"):
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(x)
-        outs = [out["out"], *out.get("scales", ())]
-        loss = sum(losses[mode](o.float(), y).loss for o in outs)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    if flops_per_image is None:
-        with FlopCounterMode(display=False) as counter:
-            step()
-        flops_per_image = counter.get_total_flops() / BATCH
-    for _ in range(WARM):
-        step()
-    sync()
-    if not DRY:
-        torch.cuda.reset_peak_memory_stats()
-    times = {"none": [], "paper": []}
-    for _ in range(STEPS):
-        for mode in ("none", "paper"):  # interleaved
-            sync()
-            t0 = time.perf_counter()
-            loss = step(mode)
-            sync()
-            times[mode].append(time.perf_counter() - t0)
-    assert torch.isfinite(loss), "non-finite loss"
-    med = {m: statistics.median(t) for m, t in times.items()}
-    peak_mem = 0.0 if DRY else torch.cuda.max_memory_allocated() / 2**30
-    del model, opt, x, y
-    if not DRY:
-        torch.cuda.empty_cache()
-    return {"img_per_s": BATCH / med["none"], "img_per_s_paper": BATCH / med["paper"], "s_per_step": med["none"],
-            "ssl_ratio": med["paper"] / med["none"], "flops_per_image": flops_per_image, "peak_mem_gib": peak_mem}
-
-
-emit(f"\n## Training throughput (batch {BATCH} @ {CROP}, forward + loss on every output + backward + SGD; "
-     f"{WARM} warm-up, median of {STEPS} timed steps; cudnn.benchmark on; BatchNorm frozen as in the paper recipe)\n")
-emit("Training FLOPs per image (forward + backward) counted with `torch.utils.flop_counter.FlopCounterMode` "
-     "(convolutions and matmuls). fp32 runs use PyTorch's defaults (cuDNN convolutions in TF32), so their fraction is "
-     "against the TF32 matmul peak; bf16 runs against the bf16 peak.\n")
-emit("| model | precision | img/s | s/step | training GFLOP/image | achieved TFLOP/s | fraction of measured peak | "
-     "peak memory (GiB) | SSL paper/none step |")
-emit("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-results["training"] = {}
-for name, arch, backbone in MODELS:
-    flops = None
-    for label, bf16, peak_key in (("fp32", False, "fp32 with TF32"), ("bf16 autocast + channels_last", True, "bf16")):
-        try:
-            r = run(name, arch, backbone, bf16, flops)
-            flops = r["flops_per_image"]
-            achieved = flops * r["img_per_s"] / 1e12
-            peak = peaks.get(peak_key)
-            frac = f"{achieved / peak:.1%} of {peak_key}" if peak else "n/a"
-            emit(f"| {name} | {label} | {r['img_per_s']:.1f} | {r['s_per_step']:.3f} | {flops / 1e9:.0f} | "
-                 f"{achieved:.1f} | {frac} | {r['peak_mem_gib']:.1f} | {r['ssl_ratio']:.3f} |")
-            results["training"][f"{name} {label}"] = r
-        except Exception as exc:
-            emit(f"| {name} | {label} | failed: {type(exc).__name__}: {str(exc)[:200]} | | | | | | |")
-            if not DRY:
-                torch.cuda.empty_cache()
-        json.dump(results, open(js, "w"), indent=1)
-EOF
-
-# ------------------------------------------------------------------ 4 reproduce --profile smoke on CUDA
+# ------------------------------------------------------------------ 2 reproduce --profile smoke on CUDA
 reproduce() {
   echo "notebooks: $(ls notebooks/*.ipynb 2>/dev/null | xargs -n1 basename | tr '\n' ' ')"
   $PY -m lipkit reproduce --profile smoke --param DEVICE=${GPU_CHECK_DEVICE:-cuda}
@@ -329,14 +160,16 @@ else
   echo -e "\n(reproduce skipped: $(elapsed) s used of the ${BUDGET} s budget)" >> "$MD"
 fi
 
-# ------------------------------------------------------------------ 3 (run after 4: the notebooks on CUDA come first)
+# ------------------------------------------------------------------ 3 matmul peak and training throughput (bench_train)
 if [ "$(elapsed)" -lt "$BUDGET" ]; then
-  section bench 240 $PY "$WORK/bench.py" "$MD" "$OUT/gpu_results.json"
+  # the timed step is benchmarks/bench_train.py's, the one `make bench` runs on the CPU
+  section bench 240 $PY benchmarks/bench_train.py --device "${GPU_CHECK_DEVICE:-cuda}" --peak \
+    --markdown "$MD" --json "$OUT/gpu_results.json" ${GPU_CHECK_BENCH_ARGS:-}
 else
   echo -e "\n(bench skipped: $(elapsed) s used of the ${BUDGET} s budget)" >> "$MD"
 fi
 
-# ------------------------------------------------------------------ 5 fit end to end (optional)
+# ------------------------------------------------------------------ 4 fit end to end (optional)
 cat > "$WORK/fit.py" <<'EOF'
 import json, sys, tempfile, time
 from pathlib import Path
