@@ -33,6 +33,7 @@ METRICS = ("pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_io
 METRIC_NAMES = {"pixel_accuracy": "pixel acc", "mean_accuracy": "mean acc", "mean_iou": "mIoU",
                 "frequency_weighted_iou": "fwIoU", "lr_confusion": "L/R confusion", "joint_error": "joint error"}
 SMALL_PARTS = ("Sunglasses", "Glove", "Socks", "Scarf", "Left-shoe", "Right-shoe")
+ARCHS = ("deeplabv2", "attention")  # lipkit.models.build_model's arch names used by the notebooks
 
 
 # ------------------------------------------------------------------------------------------ recipe
@@ -48,6 +49,7 @@ class Recipe:
     synth_size: tuple[int, int] = (64, 128)  # SynthLIP image side range (px)
     backbone: str = "resnet18"
     attention_backbone: str = "resnet18"
+    ssl_arch: str = "deeplabv2"  # the network notebooks 03-05 fine-tune: "deeplabv2" or "attention"
     width: float = 0.25
     pretrained: str | None = None
     crop: int = 96
@@ -71,6 +73,8 @@ class Recipe:
                 raise ValueError(f"Recipe.{name}={getattr(self, name)}: must be >= 1")
         if not self.profile or "/" in self.profile:
             raise ValueError(f"Recipe.profile={self.profile!r}: a plain folder name such as 'smoke' or 'cpu'")
+        if self.ssl_arch not in ARCHS:
+            raise ValueError(f"Recipe.ssl_arch={self.ssl_arch!r}: one of {', '.join(ARCHS)}")
 
     @property
     def synth_name(self) -> str:
@@ -152,9 +156,10 @@ def baseline_name(arch: str, seed: int) -> str:
     return f"baseline_{arch}_s{seed}"
 
 
-def finetune_name(setting: Setting, seed: int) -> str:
+def finetune_name(setting: Setting, seed: int, arch: str = "deeplabv2") -> str:
+    """``ft_<setting>_s<seed>``; other networks than DeepLabV2 add their name: ``ft_attention_<setting>_s<seed>``."""
     slug = "".join(c if c.isalnum() else "_" for c in setting.name).strip("_")
-    return f"ft_{slug}_s{seed}"
+    return f"ft_{slug}_s{seed}" if arch == "deeplabv2" else f"ft_{arch}_{slug}_s{seed}"
 
 
 def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> Any:
@@ -180,12 +185,14 @@ def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> A
     })
 
 
-def finetune_config(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str = "deeplabv2") -> Any:
+def finetune_config(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str | None = None) -> Any:
     """Stage 2: fine-tune the seed's baseline checkpoint with ``setting`` (constant lr, as released).
 
-    Every setting of a seed starts from the same weights and sees the same batches in the same
-    order (same seed), so differences between settings come from the loss alone.
+    ``arch``: the network, by default ``recipe.ssl_arch``. Every setting of a seed starts from the
+    same weights and sees the same batches in the same order (same seed), so differences between
+    settings come from the loss alone.
     """
+    arch = arch or recipe.ssl_arch
     base = baseline_config(recipe, arch, seed)
     data = base.to_dict()
     data["ssl"] = {"mode": setting.mode, "sigma": setting.sigma, "weight": setting.soft_weight,
@@ -196,7 +203,7 @@ def finetune_config(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arc
     data["iterations"] = recipe.ft_steps
     data["log_every"] = max(1, recipe.ft_steps // 10)
     data["init_checkpoint"] = _rel(Path(paths.REPO_ROOT / base.out_dir) / "last.pt")
-    data["out_dir"] = _rel(paths.run_dir(recipe.profile, finetune_name(setting, seed)))
+    data["out_dir"] = _rel(paths.run_dir(recipe.profile, finetune_name(setting, seed, arch)))
     return type(base).from_dict(data)
 
 
@@ -290,8 +297,9 @@ def train_or_load(config: Any, force: bool = False) -> Run:
     return run
 
 
-def finetune(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str = "deeplabv2") -> Run:
-    """Train (or reuse) the seed's baseline, then fine-tune it with ``setting`` (or reuse that run)."""
+def finetune(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str | None = None) -> Run:
+    """Train (or reuse) the seed's ``arch`` baseline (default ``recipe.ssl_arch``), then fine-tune it with ``setting``."""
+    arch = arch or recipe.ssl_arch
     train_or_load(baseline_config(recipe, arch, seed))
     return train_or_load(finetune_config(recipe, setting, seed, arch))
 

@@ -34,13 +34,14 @@ from lipkit import paths
 # on 64-128 px SynthLIP: with 300 the small model predicted no limbs at all), 7 fine-tuning settings x 200
 # steps from each baseline, 300 val images scored. About 14 steps/s on 2 idle cores.
 _RESULTS_CPU: dict[str, Any] = {
-    "PROFILE": "cpu", "SEEDS": 3, "SYNTH_MIN_PX": 64, "SYNTH_MAX_PX": 128, "IMAGE_SIZE": 96, "BATCH": 8,
+    "PROFILE": "cpu", "SEEDS": 3, "SSL_ARCH": "deeplabv2", "SYNTH_MIN_PX": 64, "SYNTH_MAX_PX": 128, "IMAGE_SIZE": 96, "BATCH": 8,
     "BASE_STEPS": 2000, "BASE_LR": 0.01, "FT_STEPS": 200, "FT_LR": 0.002, "VAL_IMAGES": 300,
 }
 # paper: the paper's recipe on real LIP (configs/paper_*.yaml): 30 epochs of 30,462 images at batch 10,
-# then 20,000 SSL fine-tuning steps (the released solver's 200k images).
+# then 20,000 SSL fine-tuning steps (the released solver's 200k images) of Attention-to-Scale VGG-16,
+# the network of the paper's "Attention+SSL" row.
 _RESULTS_PAPER: dict[str, Any] = {
-    "PROFILE": "paper", "SEEDS": 1, "BACKBONE": "resnet101", "ATT_BACKBONE": "vgg16", "WIDTH": 1.0,
+    "PROFILE": "paper", "SEEDS": 1, "BACKBONE": "resnet101", "ATT_BACKBONE": "vgg16", "SSL_ARCH": "attention", "WIDTH": 1.0,
     "PRETRAINED": "imagenet", "IMAGE_SIZE": 321, "SCALE_MIN": 0.6, "SCALE_MAX": 1.4, "BATCH": 10,
     "BASE_STEPS": 91380, "BASE_LR": 1e-4, "SCHEDULE": "constant", "FT_STEPS": 20000, "FT_LR": 1e-4,
     "VAL_IMAGES": 0, "DEVICE": "auto", "WORKERS": 8,

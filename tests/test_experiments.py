@@ -105,6 +105,8 @@ def test_recipe_rejects_bad_values():
         ex.Recipe(base_steps=0)
     with pytest.raises(ValueError, match="profile"):
         ex.Recipe(profile="a/b")
+    with pytest.raises(ValueError, match="ssl_arch"):
+        ex.Recipe(ssl_arch="deeplabv3")
 
 
 def test_finetune_config_starts_from_the_seed_baseline():
@@ -116,6 +118,17 @@ def test_finetune_config_starts_from_the_seed_baseline():
     assert (f.ssl.mode, f.ssl.sigma, f.ssl.normalize_weights) == ("paper", 2.0, True)
     assert f.iterations == r.ft_steps and f.optim.schedule == "constant" and f.optim.lr == r.ft_lr
     assert f.out_dir.endswith("runs/t/ft_x_s3")
+
+
+def test_ssl_arch_attention_fine_tunes_the_attention_baseline_in_its_own_folders():
+    r = ex.Recipe(profile="t", data_root=str(paths.REPO_ROOT), ssl_arch="attention", attention_backbone="vgg16")
+    f = ex.finetune_config(r, ex.PAPER, 1)
+    assert f.init_checkpoint.endswith("baseline_attention_s1/last.pt")
+    assert (f.model.arch, f.model.backbone) == ("attention", "vgg16")
+    assert f.out_dir.endswith("runs/t/ft_attention_paper_s1")
+    # DeepLabV2 fine-tuning of the same recipe keeps its own folder: the two never overwrite each other.
+    d = ex.finetune_config(r, ex.PAPER, 1, arch="deeplabv2")
+    assert d.out_dir.endswith("runs/t/ft_paper_s1") and d.model.arch == "deeplabv2"
 
 
 def test_train_or_load_trains_once_and_released_equals_control(tmp_path, monkeypatch):

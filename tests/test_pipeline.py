@@ -75,6 +75,21 @@ def test_real_profiles_are_complete():
     assert main(["reproduce", "--profile", "paper"]) == 2
 
 
+@pytest.mark.parametrize("profile", sorted(pipeline.PROFILES))
+def test_every_profile_sets_only_parameters_the_real_notebooks_declare(profile, tmp_path):
+    """What ``reproduce`` checks before running, on the committed notebooks: a parameter added to a
+    profile but not to every notebook it reaches (e.g. SSL_ARCH for 02-05) fails here, not hours in."""
+    from lipkit import paths
+
+    spec = pipeline.PROFILES[profile]
+    data_root = str(tmp_path) if spec["needs_data_root"] else None
+    for notebook in pipeline.discover(paths.NOTEBOOKS_DIR):
+        if notebook.name[:2] not in spec["notebooks"] and not spec.get("strict", True):
+            continue
+        params = pipeline.notebook_parameters(spec, profile, notebook, tmp_path / "figures", data_root, tmp_path)
+        pipeline.check_parameters(notebook, params)
+
+
 def test_failing_notebook_stops_the_run_and_resume_continues(dirs, monkeypatch, capsys):
     nbs, runs, figs = dirs
     _notebook(nbs / "01_a.ipynb", WRITE.format(name="a"))
