@@ -189,15 +189,46 @@ def _peak(sigma: float) -> float:
     return 4.0 / (sigma * math.sqrt(2.0 * math.pi))
 
 
-def _gaussians_xy(joints: Tensor, h: int, w: int, sigma: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """1-D Gaussians exp(-(t - c)^2 / (2 sigma^2)) of the x and y of ``joints`` (N, J, 2): (N,J,w), (N,J,h)."""
-    t = torch.arange(max(h, w), device=joints.device, dtype=dtype)
-    e = (t - joints.to(dtype).unsqueeze(-1)).square_().mul_(-0.5 / (sigma * sigma))  # (N, J, 2, L)
-    # The far tail is set to exactly 0: exp() of large negatives takes a slow path, and products of
-    # two tiny factors would be subnormal (slow on x86). The cut is at 10 sqrt(tiny) (1e-18 in float32).
+def _gaussian_of(e: Tensor, dtype: torch.dtype) -> Tensor:
+    """exp(e) for exponents ``e`` <= 0, with the far tail set to exactly 0.
+
+    exp() of large negatives takes a slow path, and products of two tiny factors would be subnormal
+    (slow on x86). The cut is at 10 sqrt(tiny) (1e-18 in float32).
+    """
     lo = math.log(10.0 * math.sqrt(torch.finfo(dtype).tiny))
     drop = e < lo
-    g = torch.exp(e.clamp_(min=lo)).masked_fill_(drop, 0.0)
+    return torch.exp(e.clamp_(min=lo)).masked_fill_(drop, 0.0)
+
+
+@lru_cache(maxsize=64)
+def _gaussian_table(length: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """exp(-d^2 / (2 sigma^2)) for the integer distances d = 0, 1, ... (same arithmetic as the formula).
+
+    At least ``length`` entries, and long enough that the last one is exactly 0 (below the cut), so
+    a distance clamped to the last index reads the right value.
+    """
+    cut_distance = math.sqrt(-2.0 * sigma * sigma * math.log(10.0 * math.sqrt(torch.finfo(dtype).tiny)))
+    d = torch.arange(max(length, int(cut_distance) + 3), device=device, dtype=dtype)
+    table = _gaussian_of(d.square_().mul_(-0.5 / (sigma * sigma)), dtype)
+    assert table[-1].item() == 0.0, "the Gaussian table must end below the cut"
+    return table
+
+
+def _gaussians_xy(joints: Tensor, h: int, w: int, sigma: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """1-D Gaussians exp(-(t - c)^2 / (2 sigma^2)) of the x and y of ``joints`` (N, J, 2): (N,J,w), (N,J,h).
+
+    Integer joints (the hard joints of the release) read a cached table of the Gaussian at integer
+    distances: one gather instead of the element-wise exp, bit-identical to it.
+    """
+    length = max(h, w)
+    if not joints.is_floating_point():
+        table = _gaussian_table(length, float(sigma), dtype, joints.device)
+        t = torch.arange(length, device=joints.device)
+        dist = (t - joints.unsqueeze(-1)).abs_().clamp_(max=len(table) - 1)  # (N, J, 2, L)
+        g = table.index_select(0, dist.view(-1)).view(dist.shape)
+    else:
+        t = torch.arange(length, device=joints.device, dtype=dtype)
+        g = _gaussian_of((t - joints.to(dtype).unsqueeze(-1)).square_().mul_(-0.5 / (sigma * sigma)), dtype)  # (N, J, 2, L)
     return g[..., 0, :w], g[..., 1, :h]
 
 

@@ -157,6 +157,22 @@ def test_heatmaps_out_buffer_and_far_tail():
         joint_heatmaps(joints, present, (8, 40), out=torch.empty(1, 2, 8, 8))
 
 
+def test_integer_joints_give_the_same_heatmaps_as_the_same_joints_in_float():
+    """Integer joints read a cached table of the Gaussian; float joints evaluate the formula. The two
+    must agree bit for bit, also for joints far outside the grid and a sigma wider than the grid."""
+    joints = torch.tensor([[[0, 0], [40, 12], [-500, 3000], [7, -9], [20, 6]]])
+    present = torch.ones(1, 5, dtype=torch.bool)
+    for dtype in (torch.float32, torch.float64):
+        for sigma in (0.3, 1.0, 2.5, 60.0):
+            as_int = joint_heatmaps(joints, present, (13, 41), sigma=sigma, dtype=dtype)
+            as_float = joint_heatmaps(joints.to(dtype), present, (13, 41), sigma=sigma, dtype=dtype)
+            assert torch.equal(as_int, as_float), (dtype, sigma)
+    # The last case (float64, sigma 60): the far joint lies beyond the cut, the others cover the grid.
+    assert as_int[0, 2].abs().sum() == 0 and (as_int[0, 4] > 0).all()
+    peak = 4 / (60.0 * math.sqrt(2 * math.pi))
+    assert as_int[0, 1, 0, 0].item() == pytest.approx(peak * math.exp(-(40**2 + 12**2) / (2 * 60.0**2)), rel=1e-12)
+
+
 def test_large_grid_heatmaps_written_in_windows_match_dense_and_naive():
     """Above ~1M cells lipkit writes only each map's non-zero window; the maps must equal the dense
     outer product (the ``out=`` path) bit for bit, and the naive formula, including joints at the
