@@ -1,7 +1,8 @@
 """Training: ``fit``, the training loop with exact resume and DDP, and the ``train`` CLI.
 
 The config lives in ``lipkit.train_config``, checkpoint files and RNG states in ``lipkit.checkpoint``,
-the process group in ``lipkit.distributed``; their public names are re-exported here.
+the process group in ``lipkit.distributed``, data order and augmentation seeds in ``lipkit.train_data``;
+their public names are re-exported here.
 
 Design (what makes resume exact and multi-process training equal to one process):
 
@@ -37,10 +38,8 @@ import argparse
 import json
 import math
 import os
-import random
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,100 +75,16 @@ from lipkit.train_config import (
     TrainConfig,
     build_model_from_config,
 )
+from lipkit.train_data import EpochBatchSampler, Subset, TrainItems, derive_seed, epoch_permutation
 
 
 # ================================================================================================
-# Helpers: seeds, paths, data order, schedules
-
-
-def derive_seed(*parts: int) -> int:
-    """A 32-bit seed that is a pure function of the integers given (numpy SeedSequence)."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint32)[0])
+# Helpers: paths, schedules, BatchNorm (data order and seeds: lipkit.train_data)
 
 
 def _resolve_path(text: str) -> Path:
     path = Path(text).expanduser()
     return path if path.is_absolute() else paths.REPO_ROOT / path
-
-
-def epoch_permutation(num_items: int, seed: int, epoch: int) -> torch.Tensor:
-    """The training order of an epoch: a pure function of ``(seed, epoch)``."""
-    g = torch.Generator().manual_seed(derive_seed(seed, 0, epoch))
-    return torch.randperm(num_items, generator=g)
-
-
-class EpochBatchSampler:
-    """Batches ``[(epoch, index), ...]`` of one epoch, from batch ``start`` to ``stop``, rank's share."""
-
-    def __init__(self, num_items: int, batch_size: int, seed: int, epoch: int, start: int = 0,
-                 stop: int | None = None, rank: int = 0, world_size: int = 1) -> None:
-        if batch_size % world_size:
-            raise ValueError(f"batch_size={batch_size} must be divisible by the number of processes ({world_size})")
-        self.num_items, self.batch_size, self.seed, self.epoch = num_items, batch_size, seed, epoch
-        self.steps_per_epoch = num_items // batch_size
-        self.start, self.stop = start, self.steps_per_epoch if stop is None else min(stop, self.steps_per_epoch)
-        self.rank, self.world_size = rank, world_size
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        perm = epoch_permutation(self.num_items, self.seed, self.epoch).tolist()
-        per = self.batch_size // self.world_size
-        for b in range(self.start, self.stop):
-            first = b * self.batch_size + self.rank * per
-            yield [(self.epoch, i) for i in perm[first:first + per]]
-
-
-class _SeededRNG:
-    """Seed python/numpy/torch RNGs for a block and restore their previous states afterwards."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        self.state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-        random.seed(self.seed)
-        np.random.seed(self.seed)
-        torch.default_generator.manual_seed(self.seed)
-
-    def __exit__(self, *exc: Any) -> None:
-        random.setstate(self.state[0])
-        np.random.set_state(self.state[1])
-        torch.set_rng_state(self.state[2])
-
-
-class TrainItems(torch.utils.data.Dataset):
-    """Training view of a dataset: item ``(epoch, i)`` is ``transform(dataset[i])`` under a fixed seed."""
-
-    def __init__(self, dataset: Any, transform: Any, seed: int) -> None:
-        self.dataset, self.transform, self.seed = dataset, transform, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
-        epoch, index = key
-        item = self.dataset[index]
-        with _SeededRNG(derive_seed(self.seed, 2, epoch, index)):
-            item = self.transform(item)
-        return {"image": item["image"], "label": item["label"]}
-
-
-class _Subset:
-    """The first ``n`` items of a dataset (a deterministic subset for smoke runs)."""
-
-    def __init__(self, dataset: Any, n: int | None) -> None:
-        self.dataset = dataset
-        self.n = len(dataset) if n is None else min(len(dataset), int(n))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> Any:
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        return self.dataset[i]
 
 
 class LRFactor:
@@ -248,7 +163,7 @@ class _Trainer:
 
         c = self.config.data
         root = _resolve_path(c.root) if c.root else paths.synthlip_root()
-        train = _Subset(LIPDataset(root, c.train_split, label_set=self.label_set), c.max_train_images)
+        train = Subset(LIPDataset(root, c.train_split, label_set=self.label_set), c.max_train_images)
         transform = train_transform(self.label_set, crop_size=c.crop_size, scale_range=tuple(c.scale_range), flip=c.flip)
         self.train_items = TrainItems(train, transform, self.config.seed)
         self.num_train = len(train)
@@ -257,7 +172,7 @@ class _Trainer:
             raise ValueError(f"{root} split {c.train_split!r} has {self.num_train} images (after max_train_images), "
                              f"fewer than batch_size={self.config.batch_size}")
         self.total_steps = self.config.iterations or self.config.epochs * self.steps_per_epoch
-        self.val = _Subset(LIPDataset(root, c.val_split, label_set=self.label_set), c.max_val_images) if c.val_split else None
+        self.val = Subset(LIPDataset(root, c.val_split, label_set=self.label_set), c.max_val_images) if c.val_split else None
 
     def _model(self) -> None:
         config = self.config
@@ -569,6 +484,6 @@ __all__ = [
     "DataConfig", "EpochBatchSampler", "EvalConfig", "LRFactor", "ModelConfig", "NonFiniteLossError", "OptimConfig",
     "SSLConfig", "TrainConfig", "TrainItems", "derive_seed", "epoch_permutation", "fit", "load_model_from_checkpoint",
     "load_model_weights", "resolve_device", "add_arguments", "run",
-    # moved to lipkit.train_config / lipkit.checkpoint, re-exported for existing imports
+    # moved to lipkit.train_config / lipkit.checkpoint / lipkit.train_data, re-exported for existing imports
     "CHECKPOINT_FORMAT", "SCHEDULES", "SSL_MODES", "build_model_from_config",
 ]
