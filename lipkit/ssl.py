@@ -189,13 +189,18 @@ def _peak(sigma: float) -> float:
     return 4.0 / (sigma * math.sqrt(2.0 * math.pi))
 
 
+def _log_cut(dtype: torch.dtype) -> float:
+    """log of the value below which a Gaussian factor is set to 0: 10 sqrt(tiny) (1e-18 in float32)."""
+    return math.log(10.0 * math.sqrt(torch.finfo(dtype).tiny))
+
+
 def _gaussian_of(e: Tensor, dtype: torch.dtype) -> Tensor:
-    """exp(e) for exponents ``e`` <= 0, with the far tail set to exactly 0.
+    """exp(e) for exponents ``e`` <= 0, with the far tail (``e`` below ``_log_cut``) set to exactly 0.
 
     exp() of large negatives takes a slow path, and products of two tiny factors would be subnormal
-    (slow on x86). The cut is at 10 sqrt(tiny) (1e-18 in float32).
+    (slow on x86).
     """
-    lo = math.log(10.0 * math.sqrt(torch.finfo(dtype).tiny))
+    lo = _log_cut(dtype)
     drop = e < lo
     return torch.exp(e.clamp_(min=lo)).masked_fill_(drop, 0.0)
 
@@ -207,7 +212,7 @@ def _gaussian_table(length: int, sigma: float, dtype: torch.dtype, device: torch
     At least ``length`` entries, and long enough that the last one is exactly 0 (below the cut), so
     a distance clamped to the last index reads the right value.
     """
-    cut_distance = math.sqrt(-2.0 * sigma * sigma * math.log(10.0 * math.sqrt(torch.finfo(dtype).tiny)))
+    cut_distance = math.sqrt(-2.0 * sigma * sigma * _log_cut(dtype))
     d = torch.arange(max(length, int(cut_distance) + 3), device=device, dtype=dtype)
     table = _gaussian_of(d.square_().mul_(-0.5 / (sigma * sigma)), dtype)
     assert table[-1].item() == 0.0, "the Gaussian table must end below the cut"
@@ -259,41 +264,35 @@ def joint_heatmaps(
         if tuple(out.shape) != (*joints.shape[:2], h, w) or out.dtype != dtype:
             raise ValueError(f"out must be a {dtype} tensor of shape {(*joints.shape[:2], h, w)}, got {out.dtype} {tuple(out.shape)}")
         return torch.mul(gy.unsqueeze(-1), gx.unsqueeze(-2), out=out)
-    if _use_windows(gx, gy):
-        windowed = _windowed_heatmaps(gx, gy)
-        if windowed is not None:
-            return windowed
-    return gy.unsqueeze(-1) * gx.unsqueeze(-2)
+    windowed = _windowed_heatmaps(gx, gy)
+    return windowed if windowed is not None else gy.unsqueeze(-1) * gx.unsqueeze(-2)
 
 
 _WINDOW_MIN_ELEMENTS = 1 << 20  # below ~4 MB the dense outer product is faster than indexing
 _NUMPY_DTYPES = {torch.float16: "float16", torch.float32: "float32", torch.float64: "float64"}
 
 
-def _use_windows(gx: Tensor, gy: Tensor) -> bool:
-    n, j, w = gx.shape
-    h = gy.shape[-1]
-    return (gx.device.type == "cpu" and gx.dtype in _NUMPY_DTYPES and n * j * h * w >= _WINDOW_MIN_ELEMENTS
-            and not (torch.is_grad_enabled() and (gx.requires_grad or gy.requires_grad)))
-
-
 def _support(g: Tensor) -> tuple[Tensor, Tensor]:
     """First and last index of the non-zero entries of each 1-D Gaussian in ``g`` (..., L); (0, 0) if none."""
-    nonzero = (g != 0).to(torch.uint8)
-    length = g.shape[-1]
-    first = nonzero.argmax(-1)
-    last = (length - 1) - nonzero.flip(-1).argmax(-1)
-    return first, torch.where(nonzero.bool().any(-1), last, first)
+    nonzero = g != 0
+    as_int = nonzero.to(torch.uint8)  # argmax of the first 1 (argmax takes no bool)
+    first = as_int.argmax(-1)
+    last = (g.shape[-1] - 1) - as_int.flip(-1).argmax(-1)
+    return first, torch.where(nonzero.any(-1), last, first)
 
 
 def _windowed_heatmaps(gx: Tensor, gy: Tensor) -> Tensor | None:
-    """The outer products ``gy x gx`` written only inside each map's non-zero window; None if windows are large.
+    """The outer products ``gy x gx`` written only inside each map's non-zero window.
 
-    The result is backed by ``numpy.zeros`` (calloc): untouched pages are never written, which on a
-    384 x 384 grid saves most of the time of a dense write.
+    None (use the dense product) off the CPU, under autograd, for small results and for windows that
+    cover much of the grid. The result is backed by ``numpy.zeros`` (calloc): untouched pages are
+    never written, which on a 384 x 384 grid saves most of the time of a dense write.
     """
     n, j, w = gx.shape
     h = gy.shape[-1]
+    if (gx.device.type != "cpu" or gx.dtype not in _NUMPY_DTYPES or n * j * h * w < _WINDOW_MIN_ELEMENTS
+            or (torch.is_grad_enabled() and (gx.requires_grad or gy.requires_grad))):
+        return None
     x0, x1 = _support(gx)
     y0, y1 = _support(gy)
     win_w = int((x1 - x0).max()) + 1
