@@ -88,15 +88,15 @@ def _freeze_bn_calibrated(model, x, autocast) -> None:
     import torch
     from torch import nn
 
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in bns:
-        m.momentum = None  # cumulative average: one pass sets the statistics of this batch
+    from lipkit.train import _freeze_bn_params, _set_bn_eval  # fit's own BatchNorm policy
+
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = None  # cumulative average: one pass sets the statistics of this batch
     with torch.no_grad(), autocast():
         model(x)
-    for m in bns:
-        m.eval()
-        for p in m.parameters():
-            p.requires_grad_(False)
+    _set_bn_eval(model)
+    _freeze_bn_params(model)
 
 
 def _batch(data_root: Path, batch: int, crop: int):
