@@ -10,8 +10,8 @@ left arm seen in the mirror votes for "left arm" in the original (lip_facts.md s
 vary in size): one confusion matrix over the split (ground-truth 255 excluded), scores under both
 absent-class rules, per-class IoU, left/right confusion, and the mean joint error of predictions
 against the ground truth. The joint error is computed on a fixed ``joint_grid`` x ``joint_grid``
-grid (default 41, the released grid of a 321 crop at stride 8) to which both label maps are
-nearest-resized, so values are comparable across image sizes and models of any output stride.
+grid (default 41, the released grid of a 321 crop at stride 8) onto which both label maps are
+sampled with the release's align-corners rule (``lipkit.ssl.labels_on_grid``), so values are comparable across image sizes and models of any output stride.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def accumulate(
             idx = gt[valid] * k + pred[valid]
             state.matrix += torch.bincount(idx, minlength=k * k).view(k, k).cpu()
             if groups is not None:
-                small = ssl.nearest_downsample(torch.stack([pred, gt]), (joint_grid, joint_grid))
+                small = ssl.labels_on_grid(torch.stack([pred, gt]), (joint_grid, joint_grid))
                 err = ssl.joint_error(small[:1], small[1:], groups, joint_sigma)
                 state.joint_error_sum += float(err.sum())
             state.num_images += 1

@@ -344,19 +344,35 @@ def joint_error(
     return (JOINT_ERROR_SCALE * _peak(sigma) ** 2 * dots.clamp(min=0.0).sum(-1)).to(torch.float32)
 
 
-def nearest_downsample(target: Tensor, size: tuple[int, int]) -> Tensor:
-    """``target`` (N, H, W) resized to ``size`` with the index rule of ``F.interpolate(mode="nearest")``."""
+def grid_positions(src: int, dst: int) -> Tensor:
+    """Source index of each of ``dst`` grid cells along an axis of ``src`` pixels (align-corners rule).
+
+    Cell i takes pixel ``round(i * (src - 1) / (dst - 1))`` (halves rounded up), the release's
+    ``label_shrink8`` Interp layer: for a 321 crop and its 41x41 logits that is exactly pixels
+    0, 8, ..., 320, where the network's cell i is centred. One cell takes pixel 0.
+    """
+    if dst < 1 or src < 1:
+        raise ValueError(f"grid_positions: sizes must be >= 1, got src={src}, dst={dst}")
+    if dst == 1:
+        return torch.zeros(1, dtype=torch.long)
+    # Integer arithmetic, so 8i for 321 -> 41 is exact: floor((2 i (src-1) + (dst-1)) / (2 (dst-1))).
+    i = torch.arange(dst, dtype=torch.long)
+    return (2 * i * (src - 1) + (dst - 1)) // (2 * (dst - 1))
+
+
+def labels_on_grid(target: Tensor, size: tuple[int, int]) -> Tensor:
+    """``target`` (..., H, W) of class ids sampled onto the logits' grid ``size`` (see :func:`grid_positions`).
+
+    Used everywhere a label map meets the network's output grid: SSL joints, CE on the grid
+    (``ce_on="grid"``) and evaluation's joint error.
+    """
     H, W = target.shape[-2:]
     h, w = int(size[0]), int(size[1])
     if (h, w) == (H, W):
         return target
-
-    def idx(src: int, dst: int) -> Tensor:
-        # Let F.interpolate pick the source index of every output cell, so the rule is exactly torch's.
-        ramp = torch.arange(src, dtype=torch.float32, device=target.device).view(1, 1, src)
-        return F.interpolate(ramp, size=dst, mode="nearest").view(dst).long()
-
-    return target.index_select(-2, idx(H, h)).index_select(-1, idx(W, w))
+    rows = grid_positions(H, h).to(target.device)
+    cols = grid_positions(W, w).to(target.device)
+    return target.index_select(-2, rows).index_select(-1, cols)
 
 
 class LossOutput(NamedTuple):
@@ -368,15 +384,18 @@ class LossOutput(NamedTuple):
 
 
 MODES = ("none", "paper", "released", "soft")
+CE_ON = ("crop", "grid")  # where the parsing cross-entropy is computed (see StructureSensitiveLoss)
 
 
 class StructureSensitiveLoss(nn.Module):
     """Cross-entropy with the structure-sensitive term of LIP (see the module docstring for modes).
 
     ``loss_fn(logits, target)``: ``logits`` (N, K, h, w) at the output stride, ``target`` (N, H, W)
-    int64 at full resolution. CE uses logits bilinearly upsampled to (H, W) (align_corners=False),
-    ignoring ``ignore_index``. Joints use the target nearest-downsampled to (h, w) and the argmax of
-    the logits on that grid. A dict ``{"out": fused, "scales": (...)}`` is accepted too and handled by
+    int64 at full resolution. Joints always use the target sampled onto the logits' grid
+    (:func:`labels_on_grid`, the release's align-corners rule) and the argmax of the logits there.
+    ``ce_on`` says where the cross-entropy (ignoring ``ignore_index``) is computed: ``"crop"``
+    (default) on logits bilinearly upsampled to (H, W) (align_corners=False), or ``"grid"`` on the
+    logits' own grid against the sampled labels, as the release does (its ``label_shrink8``). A dict ``{"out": fused, "scales": (...)}`` is accepted too and handled by
     :func:`multi_output_loss` (one loss per output, summed, as the release's four loss layers).
 
     ``normalize_weights`` (modes "paper"/"released"): divide the per-image joint errors by their batch
@@ -395,10 +414,13 @@ class StructureSensitiveLoss(nn.Module):
         ignore_index: int = IGNORE_INDEX,
         normalize_weights: bool = False,
         track_joint_error: bool = True,
+        ce_on: str = "crop",
     ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if ce_on not in CE_ON:
+            raise ValueError(f"ce_on must be one of {CE_ON}, got {ce_on!r}")
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if soft_weight < 0:
@@ -410,13 +432,18 @@ class StructureSensitiveLoss(nn.Module):
         self.ignore_index = int(ignore_index)
         self.normalize_weights = bool(normalize_weights)
         self.track_joint_error = bool(track_joint_error)
+        self.ce_on = ce_on
         self._max_id = max(i for g in self.groups for i in g)
 
     def extra_repr(self) -> str:
         return (
             f"mode={self.mode!r}, joints={len(self.groups)}, sigma={self.sigma}, soft_weight={self.soft_weight}, "
-            f"normalize_weights={self.normalize_weights}"
+            f"normalize_weights={self.normalize_weights}, ce_on={self.ce_on!r}"
         )
+
+    def ce_target(self, target: Tensor, grid: tuple[int, int]) -> Tensor:
+        """The labels the cross-entropy compares with: ``target`` itself, or sampled onto ``grid``."""
+        return labels_on_grid(target, grid) if self.ce_on == "grid" else target
 
     def forward(self, logits: Tensor | Mapping[str, object], target: Tensor) -> LossOutput:
         if isinstance(logits, Mapping):
@@ -432,18 +459,19 @@ class StructureSensitiveLoss(nn.Module):
         if self._max_id >= k:
             raise ValueError(f"groups use class id {self._max_id} but logits have only {k} classes; pass matching groups")
         target = target.long()
-        big = target.shape[-2:]
+        small = labels_on_grid(target, (h, w))
+        ce_target = small if self.ce_on == "grid" else target
+        big = ce_target.shape[-2:]
         up = logits if (h, w) == tuple(big) else F.interpolate(logits, size=big, mode="bilinear", align_corners=False)
-        ce_pix = F.cross_entropy(up, target, ignore_index=self.ignore_index, reduction="none")
-        n_valid = (target != self.ignore_index).sum().clamp(min=1)
+        ce_pix = F.cross_entropy(up, ce_target, ignore_index=self.ignore_index, reduction="none")
+        n_valid = (ce_target != self.ignore_index).sum().clamp(min=1)
         ce_img = ce_pix.sum(dim=(1, 2))  # (N,) summed CE of each image
         ce = ce_img.sum() / n_valid
 
         need_joints = self.mode != "none" or self.track_joint_error
-        small = jerr = None
+        jerr = None
         if need_joints:
             with torch.no_grad():
-                small = nearest_downsample(target, (h, w))
                 jerr = joint_error(logits.argmax(dim=1), small, self.groups, self.sigma)
 
         if self.mode == "none":
@@ -519,5 +547,5 @@ __all__ = [
     "LIP_JOINT_GROUPS", "LIP_JOINT_NAMES", "LIP_JOINT_GROUPS_NO_SHOES", "LIP_JOINT_NAMES_NO_SHOES",
     "PASCAL_JOINT_GROUPS", "PASCAL_JOINT_NAMES", "JOINT_GROUPS", "JOINT_ERROR_SCALE", "MODES",
     "get_joint_groups", "joint_names", "parsing_to_joints", "joint_heatmaps", "joint_error",
-    "nearest_downsample", "soft_joint_distance", "LossOutput", "StructureSensitiveLoss", "multi_output_loss",
+    "CE_ON", "grid_positions", "labels_on_grid", "soft_joint_distance", "LossOutput", "StructureSensitiveLoss", "multi_output_loss",
 ]

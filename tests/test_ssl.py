@@ -20,7 +20,8 @@ from lipkit.ssl import (
     joint_heatmaps,
     joint_names,
     multi_output_loss,
-    nearest_downsample,
+    grid_positions,
+    labels_on_grid,
     parsing_to_joints,
 )
 
@@ -243,12 +244,77 @@ def test_joint_error_zero_for_identical_and_left_right_swap_raises_it():
     assert (joint_error(missing, lab) > 0).all()
 
 
-def test_nearest_downsample_matches_interpolate():
+def test_grid_positions_hand_worked():
+    # 321 crop, 41 cells: pixels 0, 8, ..., 320 (the release's label_shrink8; cell i is centred on 8i)
+    assert grid_positions(321, 41).tolist() == [8 * i for i in range(41)]
+    # 8 px onto 3 cells: i * 7 / 2 = 0, 3.5, 7 -> 0, 4 (half up), 7
+    assert grid_positions(8, 3).tolist() == [0, 4, 7]
+    # 96 px onto 12 cells: i * 95 / 11 = 0, 8.64, 17.27, 25.9, ... rounded
+    assert grid_positions(96, 12).tolist() == [round(i * 95 / 11) for i in range(12)]
+    assert grid_positions(10, 1).tolist() == [0]
+    assert grid_positions(7, 7).tolist() == list(range(7))
+
+
+def test_labels_on_grid_of_321_crop_is_every_8th_pixel():
     gen = torch.Generator().manual_seed(3)
-    t = torch.randint(0, 256, (2, 37, 29), generator=gen)
-    for size in ((5, 4), (19, 15), (37, 29), (13, 29)):
-        ref = F.interpolate(t[:, None].float(), size=size, mode="nearest")[:, 0].long()
-        assert torch.equal(nearest_downsample(t, size), ref)
+    t = torch.randint(0, 256, (2, 321, 321), generator=gen)
+    assert torch.equal(labels_on_grid(t, (41, 41)), t[:, ::8, ::8])
+    # rectangular, not a multiple of 8 + 1: brute force over the rule
+    t = torch.randint(0, 20, (1, 37, 29), generator=gen)
+    out = labels_on_grid(t, (5, 4))
+    for i in range(5):
+        for j in range(4):
+            y = math.floor(i * 36 / 4 + 0.5)
+            x = math.floor(j * 28 / 3 + 0.5)
+            assert out[0, i, j] == t[0, y, x]
+
+
+def test_perfect_prediction_on_the_grid_has_zero_joint_error():
+    # A 321 crop whose regions are not aligned with the 8 px grid: a prediction that equals the
+    # labels on the network's grid must score 0 (floor(i * H / h) sampling scores it > 0).
+    gen = torch.Generator().manual_seed(11)
+    target = random_parsing(gen, 3, 321, 321)
+    small = labels_on_grid(target, (41, 41))
+    pred = small.masked_fill(small == 255, 0)  # ignore cells and background join no joint
+    logits = F.one_hot(pred, 20).permute(0, 3, 1, 2).float() * 10
+    out = StructureSensitiveLoss("paper")(logits, target)
+    assert out.joint_error.item() == 0.0
+    nearest = target.index_select(1, torch.arange(41) * 321 // 41).index_select(2, torch.arange(41) * 321 // 41)
+    assert (joint_error(small, nearest) > 0).any()  # the old rule moves ground-truth joints
+
+
+def test_ce_on_grid_is_cross_entropy_against_sampled_labels():
+    gen = torch.Generator().manual_seed(12)
+    logits = torch.randn(2, 20, 5, 4, generator=gen)
+    target = random_parsing(gen, 2, 33, 25)
+    out = StructureSensitiveLoss("none", ce_on="grid")(logits, target)
+    small = target[:, ::8, ::8]  # 33 -> 5 cells and 25 -> 4 cells are both exact multiples of 8
+    assert torch.equal(labels_on_grid(target, (5, 4)), small)
+    assert out.ce.item() == pytest.approx(F.cross_entropy(logits, small, ignore_index=255).item(), rel=1e-6)
+    paper = StructureSensitiveLoss("paper", ce_on="grid")(logits, target)
+    w = joint_error(logits.argmax(1), small)
+    pix = F.cross_entropy(logits, small, ignore_index=255, reduction="none")
+    assert paper.loss.item() == pytest.approx(((pix * w.view(-1, 1, 1)).sum() / (small != 255).sum()).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="ce_on"):
+        StructureSensitiveLoss("none", ce_on="label")
+
+
+def test_real_sample_perfect_grid_prediction_scores_zero(samples):
+    from PIL import Image
+
+    root = samples / "lip"
+    moved = []
+    for split in ("train", "val"):
+        for ident in (root / f"{split}_id.txt").read_text().split():
+            label = Image.open(root / f"{split}_segmentations" / f"{ident}.png")
+            crop = torch.from_numpy(np.array(label.resize((321, 321), Image.NEAREST))).long()[None]  # a 321 crop
+            small = labels_on_grid(crop, (41, 41))
+            assert torch.equal(small, crop[:, ::8, ::8])
+            assert joint_error(small, small).item() == 0.0  # perfect on the network's grid
+            floor_idx = torch.arange(41) * 321 // 41  # the old floor(i * H / h) rule
+            nearest = crop.index_select(1, floor_idx).index_select(2, floor_idx)
+            moved.append(joint_error(small, nearest).item())
+    assert max(moved) > 0.1  # that rule moves real ground-truth joints: a perfect prediction is penalised
 
 
 # ---------------------------------------------------------------- loss modes
@@ -270,14 +336,14 @@ def test_none_is_cross_entropy_on_upsampled_logits():
     ref = F.cross_entropy(up, target, ignore_index=255)
     assert out.loss.item() == pytest.approx(ref.item(), rel=1e-6)
     assert out.ce.item() == pytest.approx(ref.item(), rel=1e-6) and not out.ce.requires_grad
-    small = nearest_downsample(target, logits.shape[-2:])
+    small = labels_on_grid(target, logits.shape[-2:])
     assert out.joint_error.item() == pytest.approx(joint_error(logits.argmax(1), small).mean().item())
 
 
 def test_paper_value_and_gradient_are_weighted_per_image():
     logits, target = _data()
     none, paper = StructureSensitiveLoss("none"), StructureSensitiveLoss("paper")
-    small = nearest_downsample(target, logits.shape[-2:])
+    small = labels_on_grid(target, logits.shape[-2:])
     w = joint_error(logits.argmax(1), small)
     assert (w > 0).all()
     up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
@@ -306,7 +372,7 @@ def test_released_has_paper_value_and_none_gradient():
 def test_normalize_weights_keeps_ce_scale():
     logits, target = _data(seed=6)
     a = StructureSensitiveLoss("paper", normalize_weights=True)(logits, target)
-    small = nearest_downsample(target, logits.shape[-2:])
+    small = labels_on_grid(target, logits.shape[-2:])
     w = joint_error(logits.argmax(1), small)
     w = w / w.mean()
     up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
