@@ -18,7 +18,8 @@ from torch import nn
 
 from lipkit.train_config import TrainConfig, build_model_from_config
 
-CHECKPOINT_FORMAT = "lipkit-checkpoint-1"
+CHECKPOINT_FORMAT = "lipkit-checkpoint-1"  # a training checkpoint: model, optimiser, RNG, data state
+SHIPPED_FORMAT = "lipkit-shipped-1"  # a shipped model (checkpoints/): fp16 weights and the config
 
 
 # ================================================================================================
@@ -78,15 +79,25 @@ def load_model_weights(model: nn.Module, path: str | Path) -> None:
 
 
 def load_model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig]:
-    """Rebuild the model a checkpoint was trained with, load its weights, eval mode."""
+    """Rebuild the model a training checkpoint or a shipped model was trained with, load its weights (fp32), eval mode."""
     ckpt = load_checkpoint_file(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(f"checkpoint {path} is not a lipkit training checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in (CHECKPOINT_FORMAT, SHIPPED_FORMAT):
+        raise RuntimeError(f"checkpoint {path} is not a lipkit checkpoint (no '{CHECKPOINT_FORMAT}' or "
+                           f"'{SHIPPED_FORMAT}' format tag)")
     config = TrainConfig.from_dict(ckpt["config"])
     config.model.pretrained = None  # the checkpoint already holds the weights
     model = build_model_from_config(config)
-    model.load_state_dict(ckpt["model"], strict=True)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}, strict=True)
     return model.to(device).eval(), config
+
+
+def save_shipped(checkpoint: str | Path, path: Path) -> None:
+    """Write ``path``: a training checkpoint's weights in fp16 with its config and step (atomically)."""
+    ckpt = load_checkpoint_file(checkpoint)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    payload = {"format": SHIPPED_FORMAT, "model": state, "config": ckpt["config"], "step": int(ckpt["step"])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
 
 
 # ================================================================================================
@@ -118,6 +129,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "atomic_write_bytes", "atomic_write_text", "load_checkpoint_file", "load_model_from_checkpoint",
-    "load_model_weights", "remove_temp_files", "rng_state", "set_rng_state",
+    "CHECKPOINT_FORMAT", "SHIPPED_FORMAT", "atomic_write_bytes", "atomic_write_text", "load_checkpoint_file", "load_model_from_checkpoint",
+    "load_model_weights", "remove_temp_files", "rng_state", "save_shipped", "set_rng_state",
 ]

@@ -88,14 +88,23 @@ def _resolve_path(text: str) -> Path:
 
 
 class LRFactor:
-    """Multiplier of the base learning rates at a step: constant 1, or poly ``(1 - step/total)^power``."""
+    """Multiplier of the base learning rates at a step.
 
-    def __init__(self, schedule: str, total_steps: int, power: float = 0.9) -> None:
-        self.schedule, self.total_steps, self.power = schedule, total_steps, power
+    constant: 1; poly: ``(1 - step/total)^power``; onecycle: linear from 1/25 to 1 over the first
+    ``warmup`` share of the steps, then half a cosine down to 0 at ``total``.
+    """
+
+    def __init__(self, schedule: str, total_steps: int, power: float = 0.9, warmup: float = 0.1) -> None:
+        self.schedule, self.total_steps, self.power, self.warmup = schedule, total_steps, power, warmup
 
     def __call__(self, step: int) -> float:
         if self.schedule == "constant":
             return 1.0
+        if self.schedule == "onecycle":
+            ramp = self.warmup * self.total_steps
+            if step < ramp:
+                return 0.04 + 0.96 * step / ramp
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - ramp) / max(self.total_steps - ramp, 1e-9))))
         return max(0.0, 1.0 - step / self.total_steps) ** self.power
 
 
@@ -124,8 +133,12 @@ def _freeze_bn_params(model: nn.Module) -> None:
 # fit
 
 
-def fit(config: TrainConfig | dict, resume: bool = False) -> dict:
+def fit(config: TrainConfig | dict, resume: bool = False, stop_after: int | None = None) -> dict:
     """Train ``config``; with ``resume=True`` continue from ``<out_dir>/last.pt`` when it exists.
+
+    ``stop_after``: leave the loop after that many steps as if interrupted there (the schedule
+    still spans the config's total steps; no final validation, no ``scores.json``). The
+    provenance test of ``checkpoints/`` re-runs a shipped config's first steps this way.
 
     Writes ``<out_dir>/{config.yaml, metrics.jsonl, last.pt, best.pt, scores.json}`` (rank 0).
     Returns ``{"step", "epoch", "train", "val", "best", "out_dir"}``: the last train log line, the
@@ -137,7 +150,7 @@ def fit(config: TrainConfig | dict, resume: bool = False) -> dict:
     config.validate()
     ctx, device = setup_distributed(config.device)
     try:
-        return _Trainer(config, ctx, device).run(resume)
+        return _Trainer(config, ctx, device).run(resume, stop_after)
     finally:
         ctx.close()
 
@@ -196,11 +209,13 @@ class _Trainer:
         base = [p for p in model.parameters() if p.requires_grad and id(p) not in cls_ids]
         head = [p for p in model.classifier_parameters() if p.requires_grad]
         o = config.optim
-        self.optimizer = torch.optim.SGD(
-            [{"params": base, "lr": o.lr}, {"params": head, "lr": o.lr * o.classifier_lr_mult}],
-            lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
-        )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, LRFactor(o.schedule, self.total_steps, o.poly_power))
+        groups = [{"params": base, "lr": o.lr}, {"params": head, "lr": o.lr * o.classifier_lr_mult}]
+        if o.name == "adamw":
+            self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, LRFactor(o.schedule, self.total_steps, o.poly_power, o.warmup))
         if self.ctx.active:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -208,7 +223,7 @@ class _Trainer:
             self.ddp = model
         kwargs: dict[str, Any] = {"mode": config.ssl.mode, "sigma": config.ssl.sigma,
                                   "ignore_index": self.label_set.ignore_index,
-                                  "normalize_weights": config.ssl.normalize_weights}
+                                  "normalize_weights": config.ssl.normalize_weights, "ce_on": config.ssl.ce_on}
         groups = config.ssl.groups or _joint_groups(self.label_set)
         if groups:
             kwargs["groups"] = groups
@@ -316,7 +331,7 @@ class _Trainer:
         scale = 1.0
         finite = math.isfinite(parts["loss"])
         if self.ctx.active:  # DDP: rescale to the global batch's valid-pixel mean; stop if any rank is non-finite
-            valid = (y != self.label_set.ignore_index).sum().double()
+            valid = (self.loss_fn.ce_target(y, outputs[0].shape[-2:]) != self.label_set.ignore_index).sum().double()
             scale, finite = self.ctx.loss_scale(valid, finite, self.device)
         if not finite:
             detail = ", ".join(f"{k}={v:.6g}" for k, v in parts.items())
@@ -330,7 +345,7 @@ class _Trainer:
         self.scheduler.step()
         return parts
 
-    def run(self, resume: bool) -> dict:
+    def run(self, resume: bool, stop_after: int | None = None) -> dict:
         config, ctx = self.config, self.ctx
         self._datasets()
         self._model()
@@ -403,6 +418,8 @@ class _Trainer:
                         self._save("last.pt")
                     if done:
                         break
+                    if stop_after is not None and self.step >= stop_after:
+                        return self._finish(final_val=None, write=False)
         finally:
             pbar.close()
         return self._finish(final_val=final_val)

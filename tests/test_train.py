@@ -13,7 +13,7 @@ from PIL import Image
 
 import lipkit.ssl
 from lipkit.labels import LIP
-from lipkit.train import EpochBatchSampler, NonFiniteLossError, TrainConfig, _Trainer, epoch_permutation, fit
+from lipkit.train import LRFactor, EpochBatchSampler, NonFiniteLossError, TrainConfig, _Trainer, epoch_permutation, fit
 
 
 def make_tiny_lip(root: Path, n_train: int = 8, n_val: int = 3, seed: int = 0, ignore_top: float = 0.0) -> Path:
@@ -99,7 +99,7 @@ def test_config_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("override, message", [
-    ("optim.lrr=1", "unknown key 'lrr' in optim; valid keys: lr, momentum"),
+    ("optim.lrr=1", "unknown key 'lrr' in optim; valid keys: name, lr, momentum"),
     ("nosuch=1", "unknown key 'nosuch' in the top level"),
     ("optim=1", "is a section"),
     ("epochs=abc", "epochs: expected an integer"),
@@ -219,6 +219,30 @@ def test_resume_mid_epoch_is_exact(data_root: Path, tmp_path: Path, monkeypatch:
     # resume of a finished run does nothing and reports the same result
     again = fit(tiny_config(data_root, tmp_path / "resumed", **over), resume=True)
     assert again["step"] == 7 and again["best"] == result["best"]
+
+
+def test_onecycle_factor_hand_worked() -> None:
+    f = LRFactor("onecycle", total_steps=100, warmup=0.1)
+    assert f(0) == pytest.approx(0.04) and f(5) == pytest.approx(0.04 + 0.96 * 0.5) and f(10) == pytest.approx(1.0)
+    assert f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0, abs=1e-12)  # half-way down the cosine: 1/2
+    assert all(f(i) >= f(i + 1) for i in range(10, 100))
+
+
+def test_adamw_onecycle_resume_and_stop_after_are_exact(data_root: Path, tmp_path: Path) -> None:
+    over = {"optim__name": "adamw", "optim__lr": 0.003, "optim__schedule": "onecycle", "optim__weight_decay": 0.01,
+            "iterations": 7, "checkpoint_every": 1}
+    fit(tiny_config(data_root, tmp_path / "straight", **over))
+    partial = fit(tiny_config(data_root, tmp_path / "part", **over), stop_after=3)
+    assert partial["step"] == 3 and not (tmp_path / "part" / "scores.json").exists()
+    straight = _strip_timing((tmp_path / "straight" / "metrics.jsonl").read_text())
+    part = _strip_timing((tmp_path / "part" / "metrics.jsonl").read_text())
+    assert part == [x for x in straight if x["kind"] == "train" and x["step"] <= 3]  # same lr schedule, same losses
+    fit(tiny_config(data_root, tmp_path / "part", **over), resume=True)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert "exp_avg_sq" in next(iter(a["optimizer"]["state"].values()))  # it really was AdamW
+    assert _strip_timing((tmp_path / "part" / "metrics.jsonl").read_text()) == straight
 
 
 def test_non_finite_loss_keeps_last_good_checkpoint(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
