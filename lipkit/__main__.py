@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "train": ("lipkit.train", "add_arguments", "run", "train a parsing model from a config"),
     "evaluate": ("lipkit.evaluate", "add_arguments", "run", "score a checkpoint on a split"),
     "predict": ("lipkit.evaluate", "add_predict_arguments", "run_predict", "parse images, write label PNGs and overlays"),
+    "pretrain": ("lipkit.pretrain", "add_arguments", "run", "train the SynthLIP baselines and ship them in checkpoints/"),
     "reproduce": ("lipkit.pipeline", "add_arguments", "run", "run the numbered notebooks with papermill for a profile"),
 }
 

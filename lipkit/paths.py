@@ -16,6 +16,7 @@ RUNS_DIR = REPO_ROOT / "runs"
 FIGURES_DIR = REPO_ROOT / "figures"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 CONFIGS_DIR = REPO_ROOT / "configs"
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 
 
 def synthlip_root(name: str = "synthlip") -> Path:
@@ -27,6 +28,11 @@ def run_dir(profile: str, experiment: str | None = None) -> Path:
     """``runs/<profile>`` or ``runs/<profile>/<experiment>``."""
     path = RUNS_DIR / profile
     return path / experiment if experiment else path
+
+
+def shipped_dir(arch: str) -> Path:
+    """``checkpoints/synthlip_<arch>``: a shipped SynthLIP baseline (model.pt, config.yaml, metrics.jsonl, scores.json)."""
+    return CHECKPOINTS_DIR / f"synthlip_{arch}"
 
 
 def figures_dir(profile: str | None = None) -> Path:

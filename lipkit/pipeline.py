@@ -27,29 +27,24 @@ from pathlib import Path
 from typing import Any
 
 from lipkit import paths
+from lipkit.recipe import RECIPES
 
 # ------------------------------------------------------------------------------ the profiles
-# Notebooks 02-05 share one experiment recipe per profile (lipkit.experiments.Recipe), so that 03-05
-# reuse the runs 02-04 made. cpu: 3 seeds; a DeepLabV2 baseline per seed (2,000 steps of 8 crops of 96 px
-# on 64-128 px SynthLIP: with 300 the small model predicted no limbs at all), 7 fine-tuning settings x 200
-# steps from each baseline, 300 val images scored. About 14 steps/s on 2 idle cores.
-_RESULTS_CPU: dict[str, Any] = {
-    "PROFILE": "cpu", "SEEDS": 3, "SSL_ARCH": "deeplabv2", "SYNTH_MIN_PX": 64, "SYNTH_MAX_PX": 128, "IMAGE_SIZE": 96, "BATCH": 8,
-    "BASE_STEPS": 2000, "BASE_LR": 0.01, "FT_STEPS": 200, "FT_LR": 0.002, "VAL_IMAGES": 300,
-}
-# paper: the paper's recipe on real LIP (configs/paper_*.yaml): 30 epochs of 30,462 images at batch 10,
-# then 20,000 SSL fine-tuning steps (the released solver's 200k images) of Attention-to-Scale VGG-16,
-# the network of the paper's "Attention+SSL" row.
-_RESULTS_PAPER: dict[str, Any] = {
-    "PROFILE": "paper", "SEEDS": 1, "BACKBONE": "resnet101", "ATT_BACKBONE": "vgg16", "SSL_ARCH": "attention", "WIDTH": 1.0,
-    "PRETRAINED": "imagenet", "IMAGE_SIZE": 321, "SCALE_MIN": 0.6, "SCALE_MAX": 1.4, "BATCH": 10,
-    "BASE_STEPS": 91380, "BASE_LR": 1e-4, "SCHEDULE": "constant", "FT_STEPS": 20000, "FT_LR": 1e-4,
-    "VAL_IMAGES": 0, "DEVICE": "auto", "WORKERS": 8,
-}
+# Every notebook parameter is a field of the profile's recipe (lipkit.recipe.RECIPES) in capitals:
+# notebook 01 takes the data fields, 02-05 all of them, so one name means one setting everywhere.
+DATA_FIELDS = ("DATA_ROOT", "SYNTH_TRAIN", "SYNTH_VAL", "SYNTH_SEED", "SYNTH_MIN_PX", "SYNTH_MAX_PX", "THREADS")
+
+
+def _notebook_params(profile: str, **notebook01: Any) -> dict[str, dict[str, Any]]:
+    params = RECIPES[profile].parameters()
+    return {"01": {**{k: params[k] for k in DATA_FIELDS}, **notebook01},
+            **{nb: dict(params) for nb in ("02", "03", "04", "05")}}
+
+
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
-        "description": "SynthLIP with tens of images and tiny models: the notebooks' own defaults, "
-                       "what nbval checks in CI. A few minutes on 2 CPU cores.",
+        "description": "SynthLIP with tens of images, the shipped baselines fine-tuned for a few steps: the "
+                       "notebooks' own defaults, what nbval checks in CI. A few minutes on 2 CPU cores.",
         "needs_data_root": False,
         "strict": False,  # notebooks without an entry run with their defaults
         "cell_timeout": 1200,  # seconds; a cell that hangs fails the run instead of blocking CI
@@ -57,13 +52,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "notebooks": {"01": {}},
     },
     "cpu": {
-        "description": "SynthLIP with thousands of images, small models, several seeds: `make reproduce` "
-                       "on a laptop; its figures are the committed figures/.",
+        "description": "SynthLIP (2,000 + 500 images), the shipped baselines, 7 SSL settings x 3 fine-tuning "
+                       "seeds: `make reproduce` on a laptop; its figures are the committed figures/.",
         "needs_data_root": False,
         "strict": True,
         "cell_timeout": 3600,
-        "common": {"SYNTH_TRAIN": 3000, "SYNTH_VAL": 500, "SEED": 0, "THREADS": 2},
-        "notebooks": {"01": {"NUM_IMAGES": 0}, **{nb: dict(_RESULTS_CPU) for nb in ("02", "03", "04", "05")}},
+        "common": {},
+        "notebooks": _notebook_params("cpu", NUM_IMAGES=0),
     },
     "paper": {
         "description": "Real LIP (--data-root DIR, flat or official layout) on a GPU with the paper's recipe "
@@ -71,9 +66,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "needs_data_root": True,
         "strict": True,
         "cell_timeout": None,  # training cells run for hours
-        "common": {"THREADS": 8},
-        "notebooks": {"01": {"NUM_IMAGES": 0, "SPLIT": "train"},
-                      **{nb: dict(_RESULTS_PAPER) for nb in ("02", "03", "04", "05")}},
+        "common": {},
+        "notebooks": _notebook_params("paper", NUM_IMAGES=0, SPLIT="train"),
     },
 }
 
@@ -132,41 +126,6 @@ def _short(path: str) -> str:
         return str(Path(path).resolve().relative_to(paths.REPO_ROOT.resolve()))
     except ValueError:
         return path
-
-
-# ------------------------------------------------------------------------------ data for notebooks
-def prepare_data(data_root: str | os.PathLike = "", n_train: int = 60, n_val: int = 20, seed: int = 0,
-                 n_test: int = 0) -> Path:
-    """The dataset root a notebook reads: ``data_root`` when given, else a SynthLIP made once.
-
-    SynthLIP goes to ``data/synthlip-<train>-<val>[-<test>]-seed<seed>`` and is generated only
-    when that folder lacks its completion marker, so notebooks with the same sizes share it.
-    """
-    if data_root:
-        root = Path(data_root).expanduser()
-        if not root.is_dir():
-            raise PipelineError(f"DATA_ROOT {root} is not a folder; point it at a LIP root (flat or official layout)")
-        return root
-    from lipkit.data import synth
-
-    name = f"synthlip-{n_train}-{n_val}" + (f"-{n_test}" if n_test else "") + f"-seed{seed}"
-    root = paths.synthlip_root(name)
-    marker = root / ".complete"
-    stamp = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed, "generator": _generator_digest()}
-    if not marker.is_file() or json.loads(marker.read_text()) != stamp:
-        synth.make_synthlip(root, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
-        marker.write_text(json.dumps(stamp) + "\n")
-    return root
-
-
-def _generator_digest() -> str:
-    """A hash of SynthLIP's source: a changed generator regenerates cached datasets."""
-    import lipkit.data.synth as synth_module
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(synth_module.__file__).parent.glob("synth*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------ planning

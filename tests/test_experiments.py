@@ -113,7 +113,9 @@ def test_finetune_config_starts_from_the_seed_baseline():
     r = ex.Recipe(profile="t", data_root=str(paths.REPO_ROOT))  # any folder: no data is read here
     b = ex.baseline_config(r, "deeplabv2", 3)
     f = ex.finetune_config(r, ex.Setting("x", "paper", sigma=2.0, normalize=True), 3)
-    assert f.init_checkpoint.endswith("baseline_deeplabv2_s3/last.pt")
+    assert f.init_checkpoint == "checkpoints/synthlip_deeplabv2/model.pt"  # shipped: every seed starts there
+    t = ex.finetune_config(r.replace(baselines="train"), ex.PAPER, 3)
+    assert t.init_checkpoint.endswith("baseline_deeplabv2_s3/last.pt")  # trained: the seed's own baseline
     assert f.seed == b.seed == 3 and f.batch_size == b.batch_size
     assert (f.ssl.mode, f.ssl.sigma, f.ssl.normalize_weights) == ("paper", 2.0, True)
     assert f.iterations == r.ft_steps and f.optim.schedule == "constant" and f.optim.lr == r.ft_lr
@@ -121,7 +123,8 @@ def test_finetune_config_starts_from_the_seed_baseline():
 
 
 def test_ssl_arch_attention_fine_tunes_the_attention_baseline_in_its_own_folders():
-    r = ex.Recipe(profile="t", data_root=str(paths.REPO_ROOT), ssl_arch="attention", attention_backbone="vgg16")
+    r = ex.Recipe(profile="t", data_root=str(paths.REPO_ROOT), ssl_arch="attention", attention_backbone="vgg16",
+                  baselines="train")
     f = ex.finetune_config(r, ex.PAPER, 1)
     assert f.init_checkpoint.endswith("baseline_attention_s1/last.pt")
     assert (f.model.arch, f.model.backbone) == ("attention", "vgg16")
@@ -134,8 +137,8 @@ def test_ssl_arch_attention_fine_tunes_the_attention_baseline_in_its_own_folders
 def test_train_or_load_trains_once_and_released_equals_control(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA_DIR", tmp_path / "data")
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
-    r = ex.Recipe(profile="t", synth_train=8, synth_val=3, synth_size=(40, 56), width=0.125, crop=40, batch=4,
-                  base_steps=2, ft_steps=2, threads=1)
+    r = ex.Recipe(profile="t", synth_train=8, synth_val=3, synth_min_px=40, synth_max_px=56, width=0.125, crop_size=41,
+                  batch_size=4, base_steps=2, ft_steps=2, threads=1, baselines="train")
     cfg = ex.baseline_config(r)
     first = ex.train_or_load(cfg)
     again = ex.train_or_load(cfg)
@@ -149,7 +152,7 @@ def test_train_or_load_trains_once_and_released_equals_control(tmp_path, monkeyp
     assert released.scores["confusion_matrix"] == control.scores["confusion_matrix"]
     assert paper.trained
     # A changed config is not reused.
-    changed = ex.baseline_config(ex.Recipe(**{**r.__dict__, "base_steps": 3}))
+    changed = ex.baseline_config(r.replace(base_steps=3))
     assert ex.load_run(changed.out_dir, changed) is None
     rows = ex.collect_scores([({"setting": "control", "seed": 0}, control), ({"setting": "paper", "seed": 0}, paper)])
     assert list(rows["setting"]) == ["control", "paper"] and rows["mean_iou"].between(0, 100).all()
@@ -157,7 +160,7 @@ def test_train_or_load_trains_once_and_released_equals_control(tmp_path, monkeyp
 
 def test_finetune_without_baseline_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
-    r = ex.Recipe(profile="t", data_root=str(tmp_path))
+    r = ex.Recipe(profile="t", data_root=str(tmp_path), baselines="train")
     with pytest.raises(FileNotFoundError, match="train the baseline first"):
         ex.train_or_load(ex.finetune_config(r, ex.PAPER, 0))
 

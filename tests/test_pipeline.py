@@ -121,28 +121,6 @@ def test_failing_notebook_stops_the_run_and_resume_continues(dirs, monkeypatch, 
 
 
 
-def test_prepare_data_generates_once_and_passes_real_roots(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_make(root, n_train, n_val, n_test=0, seed=0):
-        calls.append((n_train, n_val, seed))
-        root.mkdir(parents=True, exist_ok=True)
-        return root
-
-    monkeypatch.setattr(pipeline.paths, "DATA_DIR", tmp_path / "data")
-    monkeypatch.setattr("lipkit.data.synth.make_synthlip", fake_make)
-    monkeypatch.setattr(pipeline.paths, "synthlip_root", lambda name: tmp_path / "data" / name)
-    root = pipeline.prepare_data("", 5, 2, seed=3)
-    assert root.name == "synthlip-5-2-seed3" and calls == [(5, 2, 3)]
-    assert pipeline.prepare_data("", 5, 2, seed=3) == root and len(calls) == 1  # cached
-    (root / ".complete").write_text('{"generator": "older"}')
-    pipeline.prepare_data("", 5, 2, seed=3)
-    assert len(calls) == 2  # a different generator regenerates
-    assert pipeline.prepare_data(str(tmp_path)) == tmp_path
-    with pytest.raises(PipelineError, match="not a folder"):
-        pipeline.prepare_data(str(tmp_path / "missing"))
-
-
 def test_param_overrides_reach_only_notebooks_that_declare_them(dirs):
     nbs, runs, figs = dirs
     _notebook(nbs / "01_a.ipynb", WRITE.format(name="a"))

@@ -1,0 +1,147 @@
+"""``make pretrain``: train the SynthLIP baselines from scratch and ship them in ``checkpoints/``.
+
+The paper fine-tunes a pretrained network with SSL; lipkit's cpu profile does the same, from small
+networks trained once on SynthLIP (the ``synthlip`` profile, :data:`SYNTHLIP`) and committed:
+
+``runs/synthlip/baseline_<arch>_s0/``  the training run (``fit`` with exact resume: an interrupted
+                                       ``make pretrain`` continues where it stopped)
+``checkpoints/synthlip_<arch>/``       what ships: ``model.pt`` (fp16 weights + config, < 4 MB,
+                                       loaded back to fp32), ``config.yaml``, ``metrics.jsonl`` (the
+                                       training log) and ``scores.json``
+
+``scores.json`` is computed from the stored fp16 file, not the fp32 weights that trained: all val
+images of the cpu profile's SynthLIP split (LIP_SSL rule), the val split of SynthLIP generated
+with another seed (the model must be a model of the generator, not of one split), and the first
+:data:`SUBSET_IMAGES` val images (what ``tests/test_checkpoints.py`` re-scores exactly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lipkit import paths
+from lipkit import recipe as rc
+from lipkit.checkpoint import atomic_write_text, load_model_from_checkpoint, save_shipped
+from lipkit.train_config import TrainConfig
+
+ARCHS = ("deeplabv2", "attention")
+SUBSET_IMAGES = 40  # val images the provenance test re-scores
+OTHER_SEED = 1  # SynthLIP seed of the second val split
+
+
+def shipped_dir(arch: str) -> Path:
+    """``checkpoints/synthlip_<arch>``."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch={arch!r}: shipped baselines exist for {', '.join(ARCHS)}")
+    return paths.shipped_dir(arch)
+
+
+def pretrain_config(arch: str) -> TrainConfig:
+    """The TrainConfig ``make pretrain`` runs for ``arch``: the synthlip recipe's baseline stage."""
+    return rc.baseline_config(rc.profile_recipe("synthlip"), arch, seed=0)
+
+
+# ------------------------------------------------------------------------------------------ scores
+def val_roots() -> dict[str, Path]:
+    """The two val splits a shipped baseline is scored on: the training data's, and another seed's."""
+    recipe = rc.profile_recipe("synthlip")
+    other = recipe.replace(synth_train=16, synth_seed=OTHER_SEED)
+    return {"val": rc.ensure_synthlip(recipe), f"val_seed{OTHER_SEED}": rc.ensure_synthlip(other)}
+
+
+def score_shipped(dest: Path, progress: bool = False) -> dict[str, Any]:
+    """Scores of ``dest/model.pt`` (see the module docstring); the dict ``scores.json`` holds."""
+    from lipkit.data import LIPDataset
+    from lipkit.evaluate import evaluate
+
+    model, config = load_model_from_checkpoint(dest / "model.pt")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out: dict[str, Any] = {"step": None}
+    for name, root in val_roots().items():
+        val = LIPDataset(root, "val")
+        out[name] = evaluate(model, val, progress=progress)
+        out[name]["data_root"] = rc.rel(root)
+        if name == "val":
+            out["val_subset"] = evaluate(model, val, max_images=SUBSET_IMAGES, progress=False)
+    return out
+
+
+def ship(arch: str, run_dir: Path | None = None, progress: bool = False) -> Path:
+    """Copy a finished run into ``checkpoints/synthlip_<arch>/`` and score the stored file."""
+    config = pretrain_config(arch)
+    run_dir = Path(run_dir) if run_dir else paths.REPO_ROOT / config.out_dir
+    scores_path = run_dir / "scores.json"
+    if not scores_path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no scores.json: its training has not finished (make pretrain resumes it)")
+    dest = shipped_dir(arch)
+    save_shipped(run_dir / "last.pt", dest / "model.pt")
+    shutil.copyfile(run_dir / "config.yaml", dest / "config.yaml")
+    shutil.copyfile(run_dir / "metrics.jsonl", dest / "metrics.jsonl")
+    scores = score_shipped(dest, progress=progress)
+    scores["step"] = json.loads(scores_path.read_text())["step"]
+    atomic_write_text(dest / "scores.json", json.dumps(scores, indent=1) + "\n")
+    return dest
+
+
+def pretrain(archs: tuple[str, ...] = ARCHS, progress: bool = True, parallel: bool = True) -> list[Path]:
+    """Train (resuming) each baseline of the synthlip profile, then ship it.
+
+    The recipe trains each network on one thread (exactly reproducible, and the provenance test
+    re-runs it on one thread), so with ``parallel`` the networks train side by side, one process each.
+    """
+    from lipkit.train import fit
+
+    rc.ensure_synthlip(rc.profile_recipe("synthlip"))  # once, before the processes start
+    if parallel and len(archs) > 1:
+        procs = [subprocess.Popen([sys.executable, "-m", "lipkit", "pretrain", "--arch", arch, "--serial"]
+                                  + ([] if progress else ["--quiet"])) for arch in archs]
+        codes = [p.wait() for p in procs]
+        failed = [a for a, c in zip(archs, codes) if c]
+        if failed:
+            raise RuntimeError(f"pretraining failed for {', '.join(failed)}; `make pretrain` resumes where it stopped")
+        return [shipped_dir(a) for a in archs]
+    shipped = []
+    for arch in archs:
+        config = pretrain_config(arch)
+        config.progress = progress
+        fit(config, resume=True)
+        shipped.append(ship(arch, progress=progress))
+    return shipped
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", choices=ARCHS, action="append", help="only this network (repeatable); default: both")
+    parser.add_argument("--ship-only", action="store_true", help="do not train: re-export and re-score finished runs")
+    parser.add_argument("--serial", action="store_true", help="train the networks one after the other in this process")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--print-config", action="store_true", help="print the TrainConfig of each network and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    archs = tuple(args.arch or ARCHS)
+    if args.print_config:
+        for arch in archs:
+            print(f"# {arch}\n{pretrain_config(arch).to_yaml()}")
+        return 0
+    if args.ship_only:
+        dests = [ship(a) for a in archs]
+    else:
+        dests = pretrain(archs, progress=not args.quiet, parallel=not args.serial)
+    for dest in dests:
+        s = json.loads((dest / "scores.json").read_text())
+        print(f"{rc.rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%, "
+              f"seed-{OTHER_SEED} val mIoU {100 * s[f'val_seed{OTHER_SEED}']['mean_iou']:.2f}%")
+    return 0
+
+
+__all__ = ["ARCHS", "SUBSET_IMAGES", "pretrain", "pretrain_config", "score_shipped", "ship", "shipped_dir"]
