@@ -8,7 +8,7 @@ LIP_ROOT ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-unit test-notebooks reproduce bench clean
+.PHONY: venv test test-unit test-notebooks reproduce pretrain bench clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ test-notebooks: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m lipkit reproduce --profile $(PROFILE) $(if $(LIP_ROOT),--data-root $(LIP_ROOT)) $(if $(ONLY),--only $(ONLY))
+
+# The shipped SynthLIP baselines (checkpoints/): both networks side by side, resumable; ~80 min on 2 cores.
+pretrain: $(STAMP)
+	$(PY) -m lipkit pretrain
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -1,0 +1,91 @@
+"""Provenance of the shipped baselines in checkpoints/: their config re-run reproduces their log,
+their stored file reproduces their scores, and they are what the synthlip recipe describes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lipkit import paths, pretrain
+from lipkit import recipe as rc
+from lipkit.checkpoint import SHIPPED_FORMAT, load_checkpoint_file, load_model_from_checkpoint
+from lipkit.data import LIPDataset
+from lipkit.evaluate import evaluate
+from lipkit.train import fit
+from lipkit.train_config import TrainConfig
+
+ARCHS = pretrain.ARCHS
+LOG_LINES = 2  # training log lines re-run per network (2 x log_every steps)
+
+
+def _folder(arch: str) -> Path:
+    folder = paths.shipped_dir(arch)
+    if not (folder / "model.pt").is_file():
+        pytest.fail(f"{folder}/model.pt is missing: the shipped baselines are part of the repository (make pretrain)")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def synthlip_data() -> Path:
+    """The synthlip profile's SynthLIP (generated once; about 40 s on 2 cores)."""
+    return rc.ensure_synthlip(rc.profile_recipe("synthlip"))
+
+
+@pytest.fixture()
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _comparable(config: TrainConfig) -> dict:
+    d = config.to_dict()
+    d.pop("progress")
+    return d
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shipped_files_are_small_complete_and_from_the_synthlip_recipe(arch):
+    folder = _folder(arch)
+    for name in ("model.pt", "config.yaml", "metrics.jsonl", "scores.json"):
+        assert (folder / name).stat().st_size < 4 * 2**20, f"{folder / name} is over 4 MB"
+    stored = TrainConfig.from_yaml(folder / "config.yaml")
+    assert _comparable(stored) == _comparable(pretrain.pretrain_config(arch))
+    ckpt = load_checkpoint_file(folder / "model.pt")
+    assert ckpt["format"] == SHIPPED_FORMAT and ckpt["config"] == stored.to_dict()
+    assert all(v.dtype == torch.float16 for v in ckpt["model"].values() if v.is_floating_point())
+    log = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    train = [x for x in log if x["kind"] == "train"]
+    assert train[-1]["step"] == stored.iterations == ckpt["step"]
+    scores = json.loads((folder / "scores.json").read_text())
+    assert scores["step"] == stored.iterations
+    assert scores["val"]["num_images"] == rc.RECIPES["synthlip"].synth_val
+    assert scores[f"val_seed{pretrain.OTHER_SEED}"]["num_images"] == rc.RECIPES["synthlip"].synth_val
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_stored_config_rerun_reproduces_the_logged_losses_exactly(arch, synthlip_data, tmp_path, restore_threads):
+    folder = _folder(arch)
+    config = TrainConfig.from_yaml(folder / "config.yaml")
+    assert paths.REPO_ROOT / config.data.root == synthlip_data
+    config.out_dir = str(tmp_path / arch)
+    config.progress = False
+    steps = LOG_LINES * config.log_every
+    fit(config, stop_after=steps)  # the same thread count: config.threads
+    rerun = [json.loads(x) for x in (tmp_path / arch / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()][:LOG_LINES]
+    keys = ("kind", "step", "epoch", "lr", "loss", "ce", "joint_error", "images")
+    assert [{k: x[k] for k in keys} for x in rerun] == [{k: x[k] for k in keys} for x in logged]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_stored_file_reproduces_the_stored_scores_exactly(arch, synthlip_data, restore_threads):
+    folder = _folder(arch)
+    model, config = load_model_from_checkpoint(folder / "model.pt")
+    torch.set_num_threads(config.threads or torch.get_num_threads())
+    scores = evaluate(model, LIPDataset(synthlip_data, "val"), max_images=pretrain.SUBSET_IMAGES, progress=False)
+    stored = json.loads((folder / "scores.json").read_text())["val_subset"]
+    assert json.loads(json.dumps(scores)) == stored
