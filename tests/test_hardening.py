@@ -331,8 +331,9 @@ def _two_smoke_runs(tmp_path: Path) -> list[str]:
         (home / "notebooks").mkdir(parents=True)
         for name in notebooks:
             shutil.copy2(paths.NOTEBOOKS_DIR / name, home / "notebooks" / name)
-        if (REPO / "configs").is_dir():  # notebooks may read shipped configs through lipkit.paths
-            shutil.copytree(REPO / "configs", home / "configs")
+        for shipped in ("configs", "checkpoints"):  # notebooks read shipped configs and baselines through lipkit.paths
+            if (REPO / shipped).is_dir():
+                shutil.copytree(REPO / shipped, home / shipped)
         env = {**os.environ, "LIPKIT_HOME": str(home), "PYTHONUNBUFFERED": "1"}
         # One torch thread per run: the two runs share the machine side by side, and 2 x 2 OpenMP
         # threads on 2 cores made every parallel region wait for a descheduled thread (15 min, not 2).
