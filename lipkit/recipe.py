@@ -128,7 +128,7 @@ _SYNTHLIP = Recipe(
 # steps, 1e-3 and 5e-4 raised it by 0.5 and 0.6 (the shipped baselines end their schedule at lr 0).
 _CPU = Recipe(
     profile="cpu", synth_train=2000, synth_val=500, seeds=3, baselines="shipped", width=0.25, crop_size=129,
-    batch_size=8, base_steps=600, ft_steps=250, ft_lr=0.0005, val_images=0, threads=2)
+    batch_size=8, base_steps=600, ft_steps=200, ft_lr=0.0005, val_images=0, threads=2)
 # paper: the paper's recipe on real LIP (configs/paper_*.yaml, checked equal by tests/test_recipe.py):
 # Attention-to-Scale VGG-16 and DeepLabV2 ResNet-101 from ImageNet, crop 321, scale 0.6-1.4, batch 10,
 # SGD lr 1e-4 (classifier x10) constant, 30 epochs of 30,462 images (91,380 steps), CE on the label grid

@@ -65,11 +65,15 @@ def results_table(frame: pd.DataFrame, by: str = "method",
 
 # ------------------------------------------------------------------------------ curves
 def training_curves(logs: Mapping[str, pd.DataFrame], y: Sequence[str] = ("loss",), x: str = "step",
-                    title: str = "", logy: bool = False) -> Figure:
-    """Training-log lines (``kind == "train"``) of several runs, one panel per metric in ``y``."""
+                    title: str = "", logy: bool = False, kind: str = "train") -> Figure:
+    """Log lines of one ``kind`` ("train" or "val") of several runs, one panel per metric in ``y``.
+
+    Runs without such lines are left out (e.g. a run validated only at its end has one val line).
+    """
     from lipkit.viz import learning_curves
 
-    parts = [(log[log["kind"] == "train"] if "kind" in log else log).assign(run=str(name)) for name, log in logs.items()]
+    parts = [(log[log["kind"] == kind] if "kind" in log else log).assign(run=str(name)) for name, log in logs.items()]
+    parts = [p for p in parts if len(p)]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[x, *y, "run"])
     return learning_curves(frame, x, list(y), hue="run", title=title, logy=logy)
 
