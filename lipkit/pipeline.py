@@ -317,11 +317,20 @@ def store_outputs(notebook: str | os.PathLike, timeout: int = 900, kernel_name: 
 
 
 def profile_table(profiles: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The profiles as markdown: name, description, common and per-notebook parameters."""
+    """The profiles as markdown: name, description, common and per-notebook parameters.
+
+    Notebooks with the same parameters share one entry, and only values that differ from the
+    notebooks' own defaults (the smoke recipe) are listed.
+    """
     table = PROFILES if profiles is None else profiles
-    lines = ["| profile | description | common parameters | per notebook |", "|---|---|---|---|"]
+    defaults = {**RECIPES["smoke"].parameters(), "NUM_IMAGES": 0, "SPLIT": "train"}  # + notebook 01's own
+    lines = ["| profile | description | common parameters | per notebook (changes to the defaults) |", "|---|---|---|---|"]
     for name, spec in table.items():
-        per = "; ".join(f"{k}: {v or 'defaults'}" for k, v in spec.get("notebooks", {}).items())
+        groups: dict[str, list[str]] = {}
+        for nb, params in spec.get("notebooks", {}).items():
+            changed = {k: v for k, v in params.items() if defaults.get(k, object()) != v}
+            groups.setdefault(str(changed or "defaults"), []).append(nb)
+        per = "; ".join(f"{', '.join(nbs)}: {text}" for text, nbs in groups.items())
         lines.append(f"| {name} | {spec['description']} | {spec.get('common') or '-'} | {per} |")
     return "\n".join(lines)
 
