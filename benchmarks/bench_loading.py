@@ -6,7 +6,7 @@ One worker is one process with one torch thread, which is what a DataLoader work
 - transforms only: ``train_transform`` (random scale 0.6-1.4, crop with padding, flip with id swap,
   normalise, tensors) on samples decoded beforehand;
 - decode + transforms at 321 px (the paper's crop) and at 128 px (the cpu profile's crop);
-- the training input path itself (``lipkit.train.TrainItems`` + ``EpochBatchSampler`` + DataLoader
+- the training input path itself (``lipkit.training.TrainItems`` + ``EpochBatchSampler`` + DataLoader
   collate, batch 10, 321 px) with 0 and 2 worker processes: img/s in total and per worker.
 
 Without ``--root`` it writes SynthLIP (LIP-sized images, 100-500 px a side) to a temporary folder
@@ -41,7 +41,7 @@ median_s = median_seconds
 
 def loader_rate(dataset: LIPDataset, crop: int, workers: int, batch: int, repeats: int) -> float:
     """img/s of the training input path (TrainItems + EpochBatchSampler + DataLoader)."""
-    from lipkit.train import EpochBatchSampler, TrainItems
+    from lipkit.training import EpochBatchSampler, TrainItems
 
     items = TrainItems(dataset, train_transform(LIP, crop_size=crop), seed=0)
     epoch = [0]

@@ -1,4 +1,4 @@
-"""Training-step throughput, peak memory and the SSL overhead, as ``lipkit.train`` runs a step.
+"""Training-step throughput, peak memory and the SSL overhead, as ``lipkit.training`` runs a step.
 
 A step = forward, ``StructureSensitiveLoss`` on every output (fused + per-scale for attention),
 backward, SGD update (two parameter groups, momentum, weight decay): the same calls ``fit`` makes.
@@ -88,15 +88,15 @@ def _freeze_bn_calibrated(model, x, autocast) -> None:
     import torch
     from torch import nn
 
-    from lipkit.train import _freeze_bn_params, _set_bn_eval  # fit's own BatchNorm policy
+    from lipkit.training.build import freeze_bn_params, set_bn_eval  # fit's own BatchNorm policy
 
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.momentum = None  # cumulative average: one pass sets the statistics of this batch
     with torch.no_grad(), autocast():
         model(x)
-    _set_bn_eval(model)
-    _freeze_bn_params(model)
+    set_bn_eval(model)
+    freeze_bn_params(model)
 
 
 def _batch(data_root: Path, batch: int, crop: int):
@@ -106,7 +106,7 @@ def _batch(data_root: Path, batch: int, crop: int):
     from lipkit.data import LIPDataset
     from lipkit.data.transforms import train_transform
     from lipkit.labels import LIP
-    from lipkit.train import TrainItems
+    from lipkit.training import TrainItems
 
     items = TrainItems(LIPDataset(data_root, "train"), train_transform(LIP, crop_size=crop), seed=0)
     samples = [items[(0, i % len(items))] for i in range(batch)]
@@ -187,7 +187,7 @@ def run_one(name: str, data_root: str, threads: int, device: str, bf16: bool, mo
 def run_fit(data_root: str, threads: int, iterations: int) -> dict:
     """End-to-end ``fit`` img/s with cpu_small.yaml's model and crops (data loading included)."""
     from lipkit.paths import CONFIGS_DIR
-    from lipkit.train import TrainConfig, fit
+    from lipkit.training import TrainConfig, fit
 
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig.from_yaml(CONFIGS_DIR / "cpu_small.yaml").with_overrides([

@@ -179,7 +179,7 @@ if not torch.cuda.is_available():
     raise SystemExit(0)
 from lipkit.data.synth import make_synthlip
 from lipkit.paths import CONFIGS_DIR
-from lipkit.train import TrainConfig, fit
+from lipkit.training import TrainConfig, fit
 
 md = sys.argv[1]
 tmp = Path(tempfile.mkdtemp())

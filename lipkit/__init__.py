@@ -3,11 +3,12 @@
 Gong, Liang, Zhang, Shen, Lin. "Look into Person: Self-supervised Structure-sensitive Learning
 and A New Benchmark for Human Parsing". CVPR 2017.
 
-Submodules are imported on use (``import lipkit.metrics``) so that the CLI starts fast.
+The package root holds only the label sets; submodules are imported on use (``import lipkit.metrics``)
+so that the CLI starts fast. The README's "Layout" section maps the modules.
 """
 
-__version__ = "0.1.0"
+from lipkit.labels import ATR, CIHP, LIP, PASCAL_PERSON_PART, LabelSet, get_label_set
 
-from lipkit.labels import ATR, CIHP, LIP, PASCAL_PERSON_PART, LabelSet, get_label_set  # noqa: E402
+__version__ = "0.1.0"
 
 __all__ = ["ATR", "CIHP", "LIP", "PASCAL_PERSON_PART", "LabelSet", "get_label_set", "__version__"]

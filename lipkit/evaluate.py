@@ -1,6 +1,10 @@
 """Inference and scoring by the LIP protocol: logits at the original size, flip and multi-scale tests.
 
-``predict`` turns a normalised image into logits at the image's original resolution: each scale's
+This module owns prediction (``predict_logits``, ``predict_labels``) and scoring of a model on a
+dataset (``accumulate`` -> ``summarise``, or ``evaluate`` for both); the command lines that use them
+live in ``lipkit.cli``, the counting in ``lipkit.metrics``.
+
+``predict_logits`` turns a normalised image into logits at the image's original resolution: each scale's
 input is a bilinear resize of the image, each output's logits are bilinearly resized back
 (``align_corners=False``) and averaged. The flip test adds the logits of the mirrored image,
 mirrored back and with the left/right channels swapped (``label_set.flip_permutation``), so a
@@ -16,11 +20,8 @@ sampled with the release's align-corners rule (``lipkit.ssl.labels_on_grid``), s
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from lipkit.labels import LIP, PASCAL_PERSON_PART, LabelSet, get_label_set
-
-# ImageNet statistics (kept here too so evaluate works on raw uint8 items without the data module).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from lipkit import ssl
+from lipkit.data.transforms import normalized_tensor
+from lipkit.labels import LIP, LabelSet, get_label_set
+from lipkit.metrics import ConfusionMatrix, left_right_confusion
 
 
 def model_logits(output: Any) -> torch.Tensor:
@@ -44,7 +44,7 @@ def model_logits(output: Any) -> torch.Tensor:
     raise TypeError(f"model returned {type(output).__name__}; expected a tensor or a dict with key 'out'")
 
 
-def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     scales = tuple(float(s) for s in scales)
     if not scales or any(not s > 0 for s in scales):
         raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")
@@ -52,7 +52,7 @@ def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
 
 
 @torch.no_grad()
-def predict(
+def predict_logits(
     model: torch.nn.Module,
     image: torch.Tensor,
     scales: Sequence[float] = (1.0,),
@@ -71,7 +71,7 @@ def predict(
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"image must be (3,H,W) or (N,3,H,W), got shape {tuple(image.shape)}")
-    scales = _check_scales(scales)
+    scales = check_scales(scales)
     height, width = image.shape[-2:]
     perm = torch.as_tensor(label_set.flip_permutation, device=image.device)
     total: torch.Tensor | None = None
@@ -97,30 +97,26 @@ def predict(
     return out[0] if single else out
 
 
-def joint_groups_for(label_set: LabelSet) -> tuple | None:
-    """The SSL joint groups for a label set (LIP ids for LIP/CIHP, one per part for PASCAL), or None."""
-    from lipkit import ssl
-
-    if label_set.name in ("lip", "cihp"):
-        return ssl.LIP_JOINT_GROUPS
-    if label_set.name == PASCAL_PERSON_PART.name:
-        return ssl.PASCAL_JOINT_GROUPS
-    return None
-
-
 def _image_tensor(image: Any) -> torch.Tensor:
     """A normalised (3,H,W) float tensor from a uint8 (H,W,3) array or an already normalised tensor."""
     if isinstance(image, torch.Tensor):
         if image.dim() != 3 or image.shape[0] != 3:
             raise ValueError(f"image tensor must be (3,H,W), got {tuple(image.shape)}")
         return image.float()
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"image array must be uint8 (H,W,3), got {arr.dtype} {arr.shape}")
-    x = torch.tensor(arr).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    return normalized_tensor(image)
+
+
+@torch.no_grad()
+def predict_labels(model: torch.nn.Module, image: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
+                   label_set: LabelSet = LIP) -> np.ndarray:
+    """The argmax label map (uint8, the image's size) of ``predict_logits`` for one image.
+
+    ``image``: a uint8 (H, W, 3) array or a normalised (3, H, W) tensor. Puts ``model`` in eval mode.
+    """
+    model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    logits = predict_logits(model, _image_tensor(image).to(device), scales=scales, flip=flip, label_set=label_set)
+    return logits.argmax(0).to(torch.uint8).cpu().numpy()
 
 
 def _label_tensor(label: Any) -> torch.Tensor:
@@ -133,27 +129,18 @@ def _label_tensor(label: Any) -> torch.Tensor:
 class EvalState:
     """What an evaluation accumulates; mergeable across shards (DDP ranks) before scoring."""
 
-    num_classes: int
-    ignore_index: int = 255
-    matrix: torch.Tensor = field(default=None)  # type: ignore[assignment]  (K,K) int64, rows = GT
+    confusion: ConfusionMatrix
     joint_error_sum: float = 0.0
     num_images: int = 0
-
-    def __post_init__(self) -> None:
-        if self.matrix is None:
-            self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
 
     def all_reduce(self) -> None:
         """Sum the state over all ranks of the default process group (in place)."""
         import torch.distributed as dist
 
-        backend = dist.get_backend()
-        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-        m = self.matrix.to(device)
+        self.confusion.all_reduce()
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
         extra = torch.tensor([self.joint_error_sum, float(self.num_images)], dtype=torch.float64, device=device)
-        dist.all_reduce(m)
         dist.all_reduce(extra)
-        self.matrix = m.cpu()
         self.joint_error_sum = float(extra[0])
         self.num_images = int(round(float(extra[1])))
 
@@ -172,13 +159,10 @@ def accumulate(
     progress: bool = True,
     autocast_bf16: bool = False,
 ) -> EvalState:
-    """Run ``predict`` on ``dataset[i]`` for ``i in indices`` and accumulate the confusion matrix."""
-    from lipkit import ssl
-
+    """Run ``predict_logits`` on ``dataset[i]`` for ``i in indices`` and accumulate the confusion matrix."""
     device = torch.device(device)
-    groups = joint_groups_for(label_set)
-    k = label_set.num_classes
-    state = EvalState(k, label_set.ignore_index)
+    groups = ssl.joint_groups_for(label_set) if label_set.name in ssl.LABEL_SET_JOINTS else None
+    state = EvalState(ConfusionMatrix(label_set.num_classes, label_set.ignore_index))
     was_training = model.training
     model.eval()
     try:
@@ -191,13 +175,12 @@ def accumulate(
             if gt.shape != x.shape[-2:]:
                 raise ValueError(f"item {item.get('id', i)}: label {tuple(gt.shape)} and image {tuple(x.shape[-2:])} differ in size")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast_bf16 and device.type == "cuda"):
-                logits = predict(model, x, scales=scales, flip=flip, label_set=label_set)
+                logits = predict_logits(model, x, scales=scales, flip=flip, label_set=label_set)
             pred = logits.argmax(0)
-            valid = gt != label_set.ignore_index
-            if bool(((gt >= k) & valid).any()):
-                raise ValueError(f"item {item.get('id', i)}: label has ids >= {k} other than {label_set.ignore_index}")
-            idx = gt[valid] * k + pred[valid]
-            state.matrix += torch.bincount(idx, minlength=k * k).view(k, k).cpu()
+            try:
+                state.confusion.update(pred, gt)
+            except ValueError as exc:
+                raise ValueError(f"item {item.get('id', i)}: {exc}") from None
             if groups is not None:
                 small = ssl.labels_on_grid(torch.stack([pred, gt]), (joint_grid, joint_grid))
                 err = ssl.joint_error(small[:1], small[1:], groups, joint_sigma)
@@ -214,10 +197,7 @@ def summarise(state: EvalState, label_set: LabelSet = LIP) -> dict:
     Top-level accuracy/IoU keys follow the LIP_SSL rule (absent classes excluded, ``nan``);
     ``absent_zero`` holds the same scores with absent classes counted as 0 (SCHP/CE2P/HRNet).
     """
-    from lipkit.metrics import ConfusionMatrix, left_right_confusion
-
-    cm = ConfusionMatrix(label_set.num_classes, ignore_index=label_set.ignore_index)
-    cm.matrix = state.matrix.numpy().astype(np.int64).copy()
+    cm = state.confusion
     nan_scores = cm.compute(absent="nan")
     zero_scores = cm.compute(absent="zero")
 
@@ -239,7 +219,7 @@ def summarise(state: EvalState, label_set: LabelSet = LIP) -> dict:
     result["left_right_confusion"] = {k: none_if_nan(v) for k, v in left_right_confusion(cm.matrix, label_set).items()}
     result["joint_error"] = state.joint_error_sum / state.num_images if state.num_images else None
     result["num_images"] = state.num_images
-    result["confusion_matrix"] = state.matrix.tolist()
+    result["confusion_matrix"] = cm.matrix.tolist()
     return result
 
 
@@ -273,115 +253,5 @@ def evaluate(
     return summarise(state, label_set)
 
 
-# ----------------------------------------------------------------------------------------------
-# Label maps to files
-
-
-def colorize(labels: np.ndarray, label_set: LabelSet = LIP) -> np.ndarray:
-    """An (H,W,3) uint8 RGB image of a label map (255 drawn white)."""
-    lut = np.full((256, 3), 255, dtype=np.uint8)
-    lut[: label_set.num_classes] = label_set.palette_array
-    return lut[np.asarray(labels, dtype=np.uint8)]
-
-
-def overlay(image: np.ndarray, labels: np.ndarray, label_set: LabelSet = LIP, alpha: float = 0.5) -> np.ndarray:
-    """The image with the label colours blended in (background pixels left as they are)."""
-    colours = colorize(labels, label_set).astype(np.float32)
-    img = np.asarray(image, dtype=np.float32)
-    fg = (np.asarray(labels) != 0)[..., None]
-    blended = np.where(fg, (1 - alpha) * img + alpha * colours, img)
-    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-
-
-def save_label_png(path: str | Path, labels: np.ndarray, label_set: LabelSet = LIP) -> None:
-    """Write a label map as an indexed PNG whose palette is the label set's (ids stay the pixel values)."""
-    from PIL import Image
-
-    img = Image.fromarray(np.asarray(labels, dtype=np.uint8), mode="P")
-    flat = np.zeros((256, 3), dtype=np.uint8)
-    flat[255] = 255
-    flat[: label_set.num_classes] = label_set.palette_array
-    img.putpalette(flat.reshape(-1).tolist())
-    img.save(path)
-
-
-# ----------------------------------------------------------------------------------------------
-# CLI
-
-
-def _parse_scales(text: str) -> tuple[float, ...]:
-    try:
-        return _check_scales([float(s) for s in text.split(",") if s.strip()])
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--scales: {exc}; write e.g. 0.75,1,1.25") from None
-
-
-def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a lipkit checkpoint (last.pt / best.pt) written by `train`")
-    parser.add_argument("--scales", type=_parse_scales, default=(1.0,), help="test scales, comma-separated (default 1)")
-    parser.add_argument("--flip", action="store_true", help="also average the mirrored image's logits (mirror classes swapped)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:N]")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m lipkit evaluate``."""
-    _common_arguments(parser)
-    parser.add_argument("--data-root", required=True, help="a LIP-format dataset folder")
-    parser.add_argument("--split", default="val", help="split to score (default val)")
-    parser.add_argument("--max-images", type=int, default=None, help="score only the first N images")
-    parser.add_argument("--out", default=None, help="also write the scores to this JSON file")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Score a checkpoint on a split and print the headline numbers (and write --out JSON)."""
-    from lipkit.data import LIPDataset
-    from lipkit.train import load_model_from_checkpoint, resolve_device
-
-    device = resolve_device(args.device)
-    model, config = load_model_from_checkpoint(args.checkpoint, device=device)
-    label_set = get_label_set(config.data.label_set)
-    dataset = LIPDataset(args.data_root, args.split, label_set=label_set)
-    scores = evaluate(model, dataset, label_set, scales=args.scales, flip=args.flip, device=device,
-                      max_images=args.max_images, progress=not args.no_progress)
-    print(
-        f"{args.split}: {scores['num_images']} images, pixel acc {100 * scores['pixel_accuracy']:.2f}, "
-        f"mean acc {100 * scores['mean_accuracy']:.2f}, mIoU {100 * scores['mean_iou']:.2f} "
-        f"(absent as 0: {100 * scores['absent_zero']['mean_iou']:.2f}), joint error {scores['joint_error']}"
-    )
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(scores, indent=1))
-    return 0
-
-
-def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m lipkit predict``."""
-    _common_arguments(parser)
-    parser.add_argument("images", nargs="+", help="image files to parse")
-    parser.add_argument("--out", required=True, help="folder for <name>.png (palette labels) and <name>_overlay.png")
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """Parse each image; write its label map as a palette PNG and an overlay next to it in --out."""
-    from PIL import Image
-
-    from lipkit.data import read_image
-    from lipkit.train import load_model_from_checkpoint, resolve_device
-
-    device = resolve_device(args.device)
-    model, config = load_model_from_checkpoint(args.checkpoint, device=device)
-    label_set = get_label_set(config.data.label_set)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stems = [Path(p).stem for p in args.images]
-    if len(set(stems)) != len(stems):
-        raise SystemExit("predict: two input images share a file name; outputs would overwrite each other")
-    for path, stem in zip(tqdm(args.images, desc="predict"), stems):
-        image = read_image(path)
-        x = _image_tensor(image).to(device)
-        labels = predict(model, x, scales=args.scales, flip=args.flip, label_set=label_set).argmax(0).cpu().numpy()
-        save_label_png(out_dir / f"{stem}.png", labels.astype(np.uint8), label_set)
-        Image.fromarray(overlay(image, labels, label_set)).save(out_dir / f"{stem}_overlay.png")
-    print(f"wrote {2 * len(stems)} files to {out_dir}")
-    return 0
+__all__ = ["EvalState", "accumulate", "check_scales", "evaluate", "model_logits", "predict_labels", "predict_logits",
+           "summarise"]

@@ -3,7 +3,7 @@
 The recipe (``lipkit.recipe.Recipe``) holds everything the result notebooks share; each notebook's
 parameters are its fields in capitals and :func:`setup` builds it, so notebook 03 finds exactly the
 runs notebook 02 made. Runs live in
-``runs/<profile>/<experiment>/`` (``lipkit.train.fit``'s folder). :func:`train_or_load` trains only
+``runs/<profile>/<experiment>/`` (``lipkit.training.fit``'s folder). :func:`train_or_load` trains only
 when that folder has no ``scores.json`` written by the *same* config, so each notebook runs
 standalone: it reuses upstream results or trains what it needs at the profile's size.
 
@@ -15,6 +15,7 @@ seed. Differences are therefore paired per seed (:func:`paired_differences`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,12 +26,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
-from lipkit import paths
+from lipkit import paths, viz
 from lipkit.data import LIPDataset
+from lipkit.data.transforms import normalized_tensor
+from lipkit.evaluate import accumulate, evaluate, summarise
 from lipkit.labels import LIP, LabelSet
-from lipkit.recipe import (ARCHS, CONTROL, PAPER, Recipe, Setting, baseline_config, baseline_name, check_shipped,
+from lipkit.metrics import ConfusionMatrix, mean_left_right_confusion
+from lipkit.models import ARCHS
+from lipkit.recipe import (CONTROL, PAPER, Recipe, Setting, baseline_config, baseline_name, check_shipped,
                            ensure_synthlip, finetune_config, finetune_name, rel)
+from lipkit.ssl import StructureSensitiveLoss, joint_error, labels_on_grid
+from lipkit.training import atomic_write_text, fit, load_model_from_checkpoint
 
 METRICS = ("pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou")
 METRIC_NAMES = {"pixel_accuracy": "pixel acc", "mean_accuracy": "mean acc", "mean_iou": "mIoU",
@@ -80,8 +88,6 @@ def setup(params: Mapping[str, Any]) -> Setup:
     Every parameter named like a :class:`Recipe` field in capitals goes into the recipe; the
     data are made (or found) once; ``FIGURES_DIR`` decides where figures go.
     """
-    from lipkit import viz
-
     recipe = Recipe.from_parameters(params)
     if recipe.baselines == "shipped":
         for arch in ARCHS:
@@ -113,8 +119,6 @@ class Run:
         return float(train["elapsed_s"].iloc[-1]) if len(train) and "elapsed_s" in train else math.nan
 
     def model(self, device: str = "cpu") -> torch.nn.Module:
-        from lipkit.train import load_model_from_checkpoint
-
         return load_model_from_checkpoint(self.checkpoint, device=device)[0]
 
 
@@ -137,7 +141,7 @@ def read_log(out_dir: Path) -> pd.DataFrame:
 def load_run(out_dir: str | Path, config: Any | None = None) -> Run | None:
     """The run in ``out_dir`` if its ``scores.json`` exists (and, given ``config``, was made by it)."""
     out_dir = Path(out_dir)
-    out_dir = out_dir if out_dir.is_absolute() else paths.REPO_ROOT / out_dir
+    out_dir = paths.resolve(out_dir)
     path = out_dir / "scores.json"
     if not path.is_file():
         return None
@@ -147,30 +151,26 @@ def load_run(out_dir: str | Path, config: Any | None = None) -> Run | None:
     if not stored.get("final"):
         return None
     data_root = Path(stored["config"]["data"]["root"] or paths.synthlip_root())
-    marker = (data_root if data_root.is_absolute() else paths.REPO_ROOT / data_root) / ".complete"
+    marker = paths.resolve(data_root) / ".complete"
     if marker.is_file() and marker.stat().st_mtime > path.stat().st_mtime:
         return None  # the data was regenerated after this run
     return Run(out_dir.name, out_dir, stored["config"], stored["final"], False, read_log(out_dir))
 
 
 def train_or_load(config: Any, force: bool = False) -> Run:
-    """Reuse ``<out_dir>/scores.json`` when the same config wrote it, else train (``lipkit.train.fit``).
+    """Reuse ``<out_dir>/scores.json`` when the same config wrote it, else train (``lipkit.training.fit``).
 
     A stale folder (another config, or an interrupted run) is trained again from scratch.
     """
-    from lipkit.train import fit
-
     run = None if force else load_run(config.out_dir, config)
     if run is not None:
         return run
     if config.init_checkpoint:
-        init = Path(config.init_checkpoint)
-        init = init if init.is_absolute() else paths.REPO_ROOT / init
+        init = paths.resolve(config.init_checkpoint)
         if not init.is_file():
             raise FileNotFoundError(f"init_checkpoint {init} is missing: train the baseline first "
                                     "(train_or_load(baseline_config(...)), or use finetune())")
-    out_dir = Path(config.out_dir)
-    out_dir = out_dir if out_dir.is_absolute() else paths.REPO_ROOT / out_dir
+    out_dir = paths.resolve(config.out_dir)
     for name in ("scores.json", "metrics.jsonl", "last.pt", "best.pt"):
         (out_dir / name).unlink(missing_ok=True)
     fit(config, resume=False)
@@ -187,11 +187,6 @@ def shipped_run(recipe: Recipe, arch: str = "deeplabv2") -> Run:
     Scores are cached in ``runs/<profile>/shipped_<arch>/scores.json``, keyed by the model file's
     hash and the data, so 03-05 reuse what 02 computed.
     """
-    import hashlib
-
-    from lipkit.checkpoint import atomic_write_text, load_model_from_checkpoint
-    from lipkit.evaluate import evaluate
-
     config = check_shipped(recipe, arch).to_dict()
     folder = paths.shipped_dir(arch)
     weights = folder / "model.pt"
@@ -226,12 +221,6 @@ def finetune(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str 
 
 
 # ------------------------------------------------------------------------------------------ tables
-def lr_confusion(scores: Mapping[str, Any]) -> float:
-    """Mean share of left/right pixels predicted as their mirror class (NaN entries skipped)."""
-    values = [v for v in (scores.get("left_right_confusion") or {}).values() if v is not None and np.isfinite(v)]
-    return float(np.mean(values)) if values else math.nan
-
-
 def lr_coverage(scores: Mapping[str, Any], label_set: LabelSet = LIP) -> float:
     """Share of ground-truth left/right pixels (arms, legs, shoes) predicted as *any* left/right class.
 
@@ -250,7 +239,7 @@ def score_row(run: Run, **labels: Any) -> dict[str, Any]:
     row: dict[str, Any] = dict(labels)
     for m in METRICS:
         row[m] = 100.0 * float(s[m])
-    row["lr_confusion"] = 100.0 * lr_confusion(s)
+    row["lr_confusion"] = 100.0 * mean_left_right_confusion(s["left_right_confusion"])
     row["lr_coverage"] = 100.0 * lr_coverage(s) if "confusion_matrix" in s else math.nan
     row["joint_error"] = float(s["joint_error"]) if s.get("joint_error") is not None else math.nan
     row["train_seconds"] = run.seconds
@@ -338,31 +327,12 @@ def coverage_note(frame: pd.DataFrame, threshold: float = 5.0) -> str:
 
 
 # ------------------------------------------------------------------------------------------ predictions
-def to_input(image: np.ndarray) -> torch.Tensor:
-    """A uint8 (H, W, 3) image as the normalised (3, H, W) tensor models take."""
-    from lipkit.evaluate import IMAGENET_MEAN, IMAGENET_STD
-
-    x = torch.tensor(np.asarray(image)).permute(2, 0, 1).float().div_(255.0)
-    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-
-@torch.no_grad()
-def predict_labels(model: torch.nn.Module, images: Sequence[np.ndarray], label_set: LabelSet = LIP) -> list[np.ndarray]:
-    """Argmax label maps (uint8, original size) of a model for each image."""
-    from lipkit.evaluate import predict
-
-    model.eval()
-    return [predict(model, to_input(img), label_set=label_set).argmax(0).to(torch.uint8).numpy() for img in images]
-
-
 def batch_of(dataset: Any, indices: Sequence[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, size, size) normalised and labels (N, size, size) of ``dataset[indices]``, resized (labels nearest)."""
-    import torch.nn.functional as F
-
     xs, ys = [], []
     for i in indices:
         item = dataset[int(i)]
-        x = to_input(item["image"]).unsqueeze(0)
+        x = normalized_tensor(item["image"]).unsqueeze(0)
         xs.append(F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False))
         y = torch.tensor(np.asarray(item["label"])).float()[None, None]
         ys.append(F.interpolate(y, size=(size, size), mode="nearest")[0].long())
@@ -371,8 +341,6 @@ def batch_of(dataset: Any, indices: Sequence[int], size: int) -> tuple[torch.Ten
 
 def image_scores(pred: Sequence[np.ndarray], gt: Sequence[np.ndarray], label_set: LabelSet = LIP) -> pd.DataFrame:
     """Per image: pixel accuracy, mIoU over the classes present in GT or prediction, L/R swap share."""
-    from lipkit.metrics import ConfusionMatrix
-
     rows = []
     for p, g in zip(pred, gt):
         cm = ConfusionMatrix(label_set.num_classes, label_set.ignore_index)
@@ -389,35 +357,27 @@ def image_scores(pred: Sequence[np.ndarray], gt: Sequence[np.ndarray], label_set
 def scores_by_group(model: torch.nn.Module, dataset: Any, groups: Mapping[str, Sequence[int]],
                     label_set: LabelSet = LIP) -> pd.DataFrame:
     """mIoU, pixel accuracy and L/R confusion of ``model`` on each named subset of ``dataset``."""
-    from lipkit.evaluate import accumulate, summarise
-
     rows = []
     for name, indices in groups.items():
         if len(indices) == 0:
             continue
         s = summarise(accumulate(model, dataset, list(indices), label_set=label_set, progress=False), label_set)
         rows.append({"group": name, "images": len(indices), "pixel_accuracy": 100 * s["pixel_accuracy"],
-                     "mean_iou": 100 * s["mean_iou"], "lr_confusion": 100 * lr_confusion(s)})
+                     "mean_iou": 100 * s["mean_iou"], "lr_confusion": 100 * mean_left_right_confusion(s["left_right_confusion"])})
     return pd.DataFrame(rows).set_index("group")
 
 
-def read_meta(root: str | Path, split: str = "val") -> pd.DataFrame:
-    """SynthLIP's ``meta_<split>.jsonl`` (one row per image, in id order); empty without one."""
-    path = Path(root) / f"meta_{split}.jsonl"
-    if not path.is_file():
-        return pd.DataFrame()
-    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+def view_groups(meta: pd.DataFrame | None) -> dict[str, list[int]]:
+    """Row positions per view (left and right profiles merged into "profile") of metadata indexed like a dataset.
 
-
-def view_groups(meta: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[int]]:
-    """Dataset indices per view, with left and right profiles merged into "profile"."""
-    if meta.empty or "view" not in meta:
+    ``meta``: ``lipkit.data.synth.read_meta(root, split, ids)``; rows without a view join no group.
+    """
+    if meta is None or "view" not in meta:
         return {}
-    view = dict(zip(meta["id"].astype(str), meta["view"].replace({"left": "profile", "right": "profile"})))
     groups: dict[str, list[int]] = {}
-    for i, ident in enumerate(ids):
-        if str(ident) in view:
-            groups.setdefault(view[str(ident)], []).append(i)
+    for i, view in enumerate(meta["view"].replace({"left": "profile", "right": "profile"})):
+        if isinstance(view, str):
+            groups.setdefault(view, []).append(i)
     return {k: groups[k] for k in ("front", "back", "profile") if k in groups} | \
         {k: v for k, v in groups.items() if k not in ("front", "back", "profile")}
 
@@ -437,8 +397,6 @@ def fragment(label: np.ndarray, class_id: int, offset: tuple[int, int]) -> np.nd
 def loss_gradients(logits: torch.Tensor, target: torch.Tensor, modes: Sequence[str] = ("none", "released", "paper"),
                    **loss_kwargs: Any) -> dict[str, tuple[float, torch.Tensor]]:
     """``{mode: (loss value, d loss / d logits)}`` of ``StructureSensitiveLoss(mode)`` on the same inputs."""
-    from lipkit.ssl import StructureSensitiveLoss
-
     out = {}
     for mode in modes:
         x = logits.detach().clone().requires_grad_(True)
@@ -455,8 +413,6 @@ def gradient_table(logits: torch.Tensor, target: torch.Tensor, **loss_kwargs: An
     ``paper / none``: the ratio of the image's gradient norms (L_joint when paper = L_joint x none);
     ``paper - L_joint x none``: largest absolute deviation from that rule.
     """
-    from lipkit.ssl import StructureSensitiveLoss, joint_error, labels_on_grid
-
     grads = loss_gradients(logits, target, **loss_kwargs)
     g_none, g_rel, g_pap = grads["none"][1], grads["released"][1], grads["paper"][1]
     groups = StructureSensitiveLoss(**loss_kwargs).groups
@@ -475,7 +431,7 @@ def gradient_table(logits: torch.Tensor, target: torch.Tensor, **loss_kwargs: An
 __all__ = [
     "ABLATIONS", "CONTROL", "METRICS", "METRIC_NAMES", "PAPER", "Recipe", "Run", "SMALL_PARTS", "Setting", "Setup",
     "baseline", "baseline_config", "baseline_name", "setup", "shipped_run", "collect_scores", "ensure_synthlip", "finetune", "finetune_config",
-    "finetune_name", "fragment", "lr_coverage", "coverage_note", "gradient_table", "image_scores", "load_run", "loss_gradients", "lr_confusion",
-    "mean_std", "paired_differences", "per_class_iou", "predict_labels", "read_log", "read_meta", "score_row",
-    "scores_by_group", "summarize_differences", "to_input", "train_or_load", "verdict", "view_groups",
+    "finetune_name", "fragment", "lr_coverage", "coverage_note", "gradient_table", "image_scores", "load_run", "loss_gradients",
+    "mean_std", "paired_differences", "per_class_iou", "read_log", "score_row",
+    "scores_by_group", "summarize_differences", "train_or_load", "verdict", "view_groups",
 ]

@@ -19,6 +19,7 @@ Both give the same numbers on full LIP val, where every class is present.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -280,4 +281,11 @@ def left_right_confusion(matrix: "np.ndarray | ConfusionMatrix", label_set: Labe
     return out
 
 
-__all__ = ["ConfusionMatrix", "Scores", "scores_from_matrix", "left_right_confusion", "AbsentRule"]
+def mean_left_right_confusion(per_pair: Mapping[str, float | None]) -> float:
+    """The one L/R confusion number: the mean of :func:`left_right_confusion`'s finite entries (NaN if none)."""
+    values = [v for v in per_pair.values() if v is not None and math.isfinite(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
+__all__ = ["ConfusionMatrix", "Scores", "scores_from_matrix", "left_right_confusion", "mean_left_right_confusion",
+           "AbsentRule"]

@@ -19,6 +19,12 @@ CONFIGS_DIR = REPO_ROOT / "configs"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 
 
+def resolve(path: str | os.PathLike) -> Path:
+    """``path`` itself when absolute (``~`` expanded), else relative to the repository root (as configs write paths)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
 def synthlip_root(name: str = "synthlip") -> Path:
     """Where a generated SynthLIP dataset lives (``data/<name>``)."""
     return DATA_DIR / name

@@ -15,7 +15,6 @@ in the smoke profile; other profiles need an entry (possibly empty) so nothing r
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -224,6 +223,42 @@ def _describe_failure(notebook: Path, output: Path, exc: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------ running
+def plan_notebooks(spec: Mapping[str, Any], profile: str, notebooks: Sequence[Path], fig_dir: Path, nb_dir: Path,
+                   data_root: str | os.PathLike | None, overrides: Mapping[str, Any]) -> list[tuple[Path, dict]]:
+    """Each notebook with its checked parameters; ``overrides`` go to every notebook declaring them.
+
+    Raises PipelineError for parameters a notebook does not declare and overrides no notebook takes.
+    """
+    plan, used = [], set()
+    for nb in notebooks:
+        nb_params = notebook_parameters(spec, profile, nb, fig_dir, str(data_root) if data_root else None, nb_dir)
+        declared = declared_parameters(nb)
+        nb_params.update({k: v for k, v in overrides.items() if k in declared})
+        used.update(k for k in overrides if k in declared)
+        check_parameters(nb, nb_params)
+        plan.append((nb, nb_params))
+    unused = sorted(set(overrides) - used)
+    if unused:
+        raise PipelineError(f"--param {', '.join(unused)}: no notebook of this run declares it; see each "
+                            "notebook's parameters cell for the names it takes")
+    return plan
+
+
+def execute_notebook(nb: Path, output: Path, params: Mapping[str, Any], fingerprint_: str, nb_dir: Path,
+                     kernel_name: str, cell_timeout: int | None) -> NotebookResult:
+    """Run one notebook with papermill into ``output``; a failing cell gives a "failed" result, not an exception."""
+    import papermill  # start-up time: papermill loads nbclient and jupyter_client (about a second)
+
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(nb), str(output), parameters=dict(params), kernel_name=kernel_name,
+                                   cwd=str(nb_dir), progress_bar=False, execution_timeout=cell_timeout)
+        return NotebookResult(nb.name, "ok", time.perf_counter() - start, str(output), fingerprint_)
+    except Exception as exc:  # papermill raises PapermillExecutionError for a failing cell
+        return NotebookResult(nb.name, "failed", time.perf_counter() - start, str(output), fingerprint_,
+                              _describe_failure(nb, output, exc))
+
+
 def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Sequence[str] | None = None, *,
               resume: bool = False, notebooks_dir: Path | None = None, runs_dir: Path | None = None,
               figures_dir: Path | None = None, profiles: Mapping[str, Mapping[str, Any]] | None = None,
@@ -246,51 +281,23 @@ def reproduce(profile: str, data_root: str | os.PathLike | None = None, only: Se
     nb_dir = Path(notebooks_dir or paths.NOTEBOOKS_DIR)
     out_dir = Path(runs_dir) if runs_dir is not None else paths.run_dir(profile)
     fig_dir = Path(figures_dir) if figures_dir is not None else paths.figures_dir(profile)
-    notebooks = discover(nb_dir, only)
-    plan = []
-    overrides = dict(params or {})
-    used: set[str] = set()
-    for nb in notebooks:
-        nb_params = notebook_parameters(spec, profile, nb, fig_dir, str(data_root) if data_root else None, nb_dir)
-        declared = declared_parameters(nb)
-        nb_params.update({k: v for k, v in overrides.items() if k in declared})
-        used.update(k for k in overrides if k in declared)
-        check_parameters(nb, nb_params)
-        plan.append((nb, nb_params))
-    unused = sorted(set(overrides) - used)
-    if unused:
-        raise PipelineError(f"--param {', '.join(unused)}: no notebook of this run declares it; see each "
-                            "notebook's parameters cell for the names it takes")
-
-    import papermill
-
+    plan = plan_notebooks(spec, profile, discover(nb_dir, only), fig_dir, nb_dir, data_root, dict(params or {}))
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / STATE_FILE
     previous = json.loads(state_path.read_text()) if (resume and state_path.is_file()) else {}
     done = {r["notebook"]: r["fingerprint"] for r in previous.get("results", []) if r["status"] in ("ok", "skipped (done)")}
     summary = RunSummary(profile)
-    failed = False
-    for nb, params in plan:
-        output = out_dir / nb.name
-        fp = fingerprint(nb, params)
-        if failed:
+    for nb, nb_params in plan:
+        output, fp = out_dir / nb.name, fingerprint(nb, nb_params)
+        if summary.failure is not None:
             summary.results.append(NotebookResult(nb.name, "not run", fingerprint=fp))
             continue
         if resume and done.get(nb.name) == fp and output.is_file():
             summary.results.append(NotebookResult(nb.name, "skipped (done)", output=str(output), fingerprint=fp))
             log(f"[{profile}] {nb.name}: done in an earlier run, skipped (--resume)")
             continue
-        log(f"[{profile}] {nb.name}: running with {params}")
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(str(nb), str(output), parameters=dict(params), kernel_name=kernel_name,
-                                       cwd=str(nb_dir), progress_bar=False,
-                                       execution_timeout=spec.get("cell_timeout"))
-            result = NotebookResult(nb.name, "ok", time.perf_counter() - start, str(output), fp)
-        except Exception as exc:  # papermill raises PapermillExecutionError for a failing cell
-            result = NotebookResult(nb.name, "failed", time.perf_counter() - start, str(output), fp,
-                                    _describe_failure(nb, output, exc))
-            failed = True
+        log(f"[{profile}] {nb.name}: running with {nb_params}")
+        result = execute_notebook(nb, output, nb_params, fp, nb_dir, kernel_name, spec.get("cell_timeout"))
         summary.results.append(result)
         log(f"[{profile}] {nb.name}: {result.status} in {result.seconds:.1f} s")
         state_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
@@ -333,52 +340,3 @@ def profile_table(profiles: Mapping[str, Mapping[str, Any]] | None = None) -> st
         per = "; ".join(f"{', '.join(nbs)}: {text}" for text, nbs in groups.items())
         lines.append(f"| {name} | {spec['description']} | {spec.get('common') or '-'} | {per} |")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="smoke", choices=sorted(PROFILES), help="parameter profile (see --list)")
-    parser.add_argument("--data-root", default=None, help="real LIP root (required by the paper profile)")
-    parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
-    parser.add_argument("--resume", action="store_true",
-                        help="skip notebooks that succeeded last time with the same content and parameters")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a parameter in every notebook that declares it, e.g. --param DEVICE=cuda "
-                             "(repeatable; VALUE is a Python literal or a string)")
-    parser.add_argument("--list", action="store_true", help="print the profile table and exit")
-    parser.add_argument("--store-outputs", action="store_true",
-                        help="instead: execute notebooks/NN_*.ipynb in place with their own (smoke) defaults, "
-                             "storing the outputs nbval compares against (after a change to them or to SynthLIP)")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.list:
-        print(profile_table())
-        return 0
-    only = [s for s in args.only.split(",") if s.strip()] if args.only else None
-    if args.store_outputs:
-        try:
-            notebooks = discover(paths.NOTEBOOKS_DIR, only)
-        except PipelineError as err:
-            print(f"error: {err}")
-            return 2
-        for nb in notebooks:
-            start = time.perf_counter()
-            store_outputs(nb)
-            print(f"{nb.name}: outputs stored in {time.perf_counter() - start:.1f} s")
-        return 0
-    try:
-        overrides = dict(parse_param(p) for p in args.param)
-        summary = reproduce(args.profile, data_root=args.data_root, only=only, resume=args.resume, params=overrides)
-    except PipelineError as err:
-        print(f"error: {err}")
-        return 2
-    print()
-    print(summary.table())
-    failure = summary.failure
-    if failure is not None:
-        print()
-        print(f"error: {failure.error}")
-        print("Earlier notebooks' outputs are kept; fix the notebook and rerun with --resume to continue from it.")
-        return 1
-    return 0

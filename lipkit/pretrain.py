@@ -17,8 +17,8 @@ with another seed (the model must be a model of the generator, not of one split)
 
 from __future__ import annotations
 
-import argparse
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -29,10 +29,11 @@ import torch
 
 from lipkit import paths
 from lipkit import recipe as rc
-from lipkit.checkpoint import atomic_write_text, load_model_from_checkpoint, save_shipped
-from lipkit.train_config import TrainConfig
+from lipkit.data import LIPDataset
+from lipkit.evaluate import evaluate
+from lipkit.models import ARCHS
+from lipkit.training import TrainConfig, atomic_write_text, fit, load_model_from_checkpoint, save_shipped
 
-ARCHS = ("deeplabv2", "attention")
 SUBSET_IMAGES = 40  # val images the provenance test re-scores
 OTHER_SEED = 1  # SynthLIP seed of the second val split
 
@@ -49,6 +50,12 @@ def pretrain_config(arch: str) -> TrainConfig:
     return rc.baseline_config(rc.profile_recipe("synthlip"), arch, seed=0)
 
 
+def machine() -> dict[str, str]:
+    """What decides whether a CPU re-run is bit-exact: torch's version and kernel ISA, and the processor."""
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "processor": platform.processor() or platform.machine()}
+
+
 # ------------------------------------------------------------------------------------------ scores
 def val_roots() -> dict[str, Path]:
     """The two val splits a shipped baseline is scored on: the training data's, and another seed's."""
@@ -59,9 +66,6 @@ def val_roots() -> dict[str, Path]:
 
 def score_shipped(dest: Path, progress: bool = False) -> dict[str, Any]:
     """Scores of ``dest/model.pt`` (see the module docstring); the dict ``scores.json`` holds."""
-    from lipkit.data import LIPDataset
-    from lipkit.evaluate import evaluate
-
     model, config = load_model_from_checkpoint(dest / "model.pt")
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -78,7 +82,7 @@ def score_shipped(dest: Path, progress: bool = False) -> dict[str, Any]:
 def ship(arch: str, run_dir: Path | None = None, progress: bool = False) -> Path:
     """Copy a finished run into ``checkpoints/synthlip_<arch>/`` and score the stored file."""
     config = pretrain_config(arch)
-    run_dir = Path(run_dir) if run_dir else paths.REPO_ROOT / config.out_dir
+    run_dir = Path(run_dir) if run_dir else paths.resolve(config.out_dir)
     scores_path = run_dir / "scores.json"
     if not scores_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no scores.json: its training has not finished (make pretrain resumes it)")
@@ -88,6 +92,7 @@ def ship(arch: str, run_dir: Path | None = None, progress: bool = False) -> Path
     shutil.copyfile(run_dir / "metrics.jsonl", dest / "metrics.jsonl")
     scores = score_shipped(dest, progress=progress)
     scores["step"] = json.loads(scores_path.read_text())["step"]
+    scores["machine"] = machine()  # where a re-run of the config reproduces the log bit for bit
     atomic_write_text(dest / "scores.json", json.dumps(scores, indent=1) + "\n")
     return dest
 
@@ -98,8 +103,6 @@ def pretrain(archs: tuple[str, ...] = ARCHS, progress: bool = True, parallel: bo
     The recipe trains each network on one thread (exactly reproducible, and the provenance test
     re-runs it on one thread), so with ``parallel`` the networks train side by side, one process each.
     """
-    from lipkit.train import fit
-
     rc.ensure_synthlip(rc.profile_recipe("synthlip"))  # once, before the processes start
     if parallel and len(archs) > 1:
         procs = [subprocess.Popen([sys.executable, "-m", "lipkit", "pretrain", "--arch", arch, "--serial"]
@@ -118,30 +121,4 @@ def pretrain(archs: tuple[str, ...] = ARCHS, progress: bool = True, parallel: bo
     return shipped
 
 
-# ------------------------------------------------------------------------------------------ CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", choices=ARCHS, action="append", help="only this network (repeatable); default: both")
-    parser.add_argument("--ship-only", action="store_true", help="do not train: re-export and re-score finished runs")
-    parser.add_argument("--serial", action="store_true", help="train the networks one after the other in this process")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--print-config", action="store_true", help="print the TrainConfig of each network and exit")
-
-
-def run(args: argparse.Namespace) -> int:
-    archs = tuple(args.arch or ARCHS)
-    if args.print_config:
-        for arch in archs:
-            print(f"# {arch}\n{pretrain_config(arch).to_yaml()}")
-        return 0
-    if args.ship_only:
-        dests = [ship(a) for a in archs]
-    else:
-        dests = pretrain(archs, progress=not args.quiet, parallel=not args.serial)
-    for dest in dests:
-        s = json.loads((dest / "scores.json").read_text())
-        print(f"{rc.rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%, "
-              f"seed-{OTHER_SEED} val mIoU {100 * s[f'val_seed{OTHER_SEED}']['mean_iou']:.2f}%")
-    return 0
-
-
-__all__ = ["ARCHS", "SUBSET_IMAGES", "pretrain", "pretrain_config", "score_shipped", "ship", "shipped_dir"]
+__all__ = ["OTHER_SEED", "machine", "SUBSET_IMAGES", "pretrain", "pretrain_config", "score_shipped", "ship", "shipped_dir"]

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from lipkit import paths
-from lipkit.train_config import TrainConfig
+from lipkit.data import synth
+from lipkit.models import ARCHS
+from lipkit.training.config import TrainConfig
 
-ARCHS = ("deeplabv2", "attention")  # lipkit.models.build_model's arch names
 BASELINE_SOURCES = ("shipped", "train")
 
 
@@ -152,10 +153,8 @@ def profile_recipe(profile: str) -> Recipe:
 # ------------------------------------------------------------------------------------------ data
 def _synth_stamp(recipe: Recipe) -> dict:
     """What decides a SynthLIP folder's files: sizes, seed, and a hash of the generator's source."""
-    import lipkit.data.synth as synth_module
-
     digest = hashlib.sha256()
-    for path in sorted(Path(synth_module.__file__).parent.glob("synth*.py")):
+    for path in sorted(Path(synth.__file__).parent.glob("synth*.py")):
         digest.update(path.read_bytes())
     return {"n_train": recipe.synth_train, "n_val": recipe.synth_val, "seed": recipe.synth_seed,
             "size_range": [recipe.synth_min_px, recipe.synth_max_px], "generator": digest.hexdigest()[:16]}
@@ -172,13 +171,11 @@ def ensure_synthlip(recipe: Recipe) -> Path:
         if not root.is_dir():
             raise FileNotFoundError(f"DATA_ROOT {root} is not a folder; point it at a LIP root (flat or official layout)")
         return root
-    from lipkit.data.synth import make_synthlip
-
     root = paths.synthlip_root(recipe.synth_name)
     marker = root / ".complete"
     stamp = _synth_stamp(recipe)
     if not marker.is_file() or json.loads(marker.read_text()) != stamp:
-        make_synthlip(root, n_train=recipe.synth_train, n_val=recipe.synth_val, seed=recipe.synth_seed,
+        synth.make_synthlip(root, n_train=recipe.synth_train, n_val=recipe.synth_val, seed=recipe.synth_seed,
                       size_range=(recipe.synth_min_px, recipe.synth_max_px), progress=False)
         marker.write_text(json.dumps(stamp) + "\n")
     return root
@@ -287,11 +284,11 @@ def finetune_config(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arc
     if recipe.baselines == "shipped":
         data["init_checkpoint"] = rel(shipped_checkpoint(arch))
     else:
-        data["init_checkpoint"] = rel(paths.REPO_ROOT / data["out_dir"] / "last.pt")
+        data["init_checkpoint"] = rel(paths.resolve(data["out_dir"]) / "last.pt")
     data["out_dir"] = rel(paths.run_dir(recipe.profile, finetune_name(setting, seed, arch)))
     return TrainConfig.from_dict(data)
 
 
-__all__ = ["ARCHS", "BASELINE_SOURCES", "CONTROL", "PAPER", "RECIPES", "Recipe", "Setting", "baseline_config",
+__all__ = ["BASELINE_SOURCES", "CONTROL", "PAPER", "RECIPES", "Recipe", "Setting", "baseline_config",
            "baseline_name", "check_shipped", "ensure_synthlip", "finetune_config", "finetune_name", "profile_recipe", "rel",
            "shipped_checkpoint"]

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lipkit.labels import IGNORE_INDEX
+from lipkit.labels import IGNORE_INDEX, LabelSet
 
 Groups = tuple[tuple[int, ...], ...]
 
@@ -63,6 +63,19 @@ LIP_JOINT_NAMES: tuple[str, ...] = (
 # Ablation: the release's joints without the two shoe joints (small, often missing regions).
 LIP_JOINT_GROUPS_NO_SHOES: Groups = LIP_JOINT_GROUPS[:7]
 LIP_JOINT_NAMES_NO_SHOES: tuple[str, ...] = LIP_JOINT_NAMES[:7]
+# ATR (18 classes) has no released joints: LIP's nine by analogy, on ATR's ids (dress, belt and bag
+# join no joint, as LIP's glove, dress, socks and jumpsuits join none).
+ATR_JOINT_GROUPS: Groups = (
+    (1, 2, 3, 11),  # head: hat, hair, sunglasses, face
+    (4, 17),  # upper body: upper-clothes, scarf
+    (5, 6),  # lower body: skirt, pants
+    (14,),  # left arm
+    (15,),  # right arm
+    (12,),  # left leg
+    (13,),  # right leg
+    (9,),  # left shoe
+    (10,),  # right shoe
+)
 # PASCAL-Person-Part has no left/right classes: one joint per part (ids 1..6).
 PASCAL_JOINT_GROUPS: Groups = ((1,), (2,), (3,), (4,), (5,), (6,))
 PASCAL_JOINT_NAMES: tuple[str, ...] = ("head", "torso", "upper-arms", "lower-arms", "upper-legs", "lower-legs")
@@ -70,7 +83,13 @@ PASCAL_JOINT_NAMES: tuple[str, ...] = ("head", "torso", "upper-arms", "lower-arm
 JOINT_GROUPS: dict[str, tuple[Groups, tuple[str, ...]]] = {
     "lip": (LIP_JOINT_GROUPS, LIP_JOINT_NAMES),
     "lip-no-shoes": (LIP_JOINT_GROUPS_NO_SHOES, LIP_JOINT_NAMES_NO_SHOES),
+    "atr": (ATR_JOINT_GROUPS, LIP_JOINT_NAMES),
     "pascal": (PASCAL_JOINT_GROUPS, PASCAL_JOINT_NAMES),
+}
+# The joint groups each label set (lipkit.labels names) can use, its default first. CIHP shares LIP's
+# ids for every part that joins a joint (its id 10, torso-skin, joins none, as LIP's jumpsuits).
+LABEL_SET_JOINTS: dict[str, tuple[str, ...]] = {
+    "lip": ("lip", "lip-no-shoes"), "cihp": ("lip", "lip-no-shoes"), "atr": ("atr",), "pascal-person-part": ("pascal",),
 }
 
 JOINT_ERROR_SCALE = 0.05 * 0.5  # the release's loss weight (0.05) times the 1/2 of the squared error
@@ -99,6 +118,14 @@ def get_joint_groups(groups: str | Sequence[Sequence[int]]) -> Groups:
     if len(_CHECKED) < 256:
         _CHECKED.add(out)
     return out
+
+
+def joint_groups_for(label_set: LabelSet | str) -> Groups:
+    """The joint groups of a label set (:data:`LABEL_SET_JOINTS`); ValueError for a set without any."""
+    name = label_set if isinstance(label_set, str) else label_set.name
+    if name not in LABEL_SET_JOINTS:
+        raise ValueError(f"label set {name!r} has no joint groups; known: {', '.join(LABEL_SET_JOINTS)}")
+    return JOINT_GROUPS[LABEL_SET_JOINTS[name][0]][0]
 
 
 def joint_names(groups: str | Sequence[Sequence[int]]) -> tuple[str, ...]:
@@ -455,6 +482,7 @@ class StructureSensitiveLoss(nn.Module):
                 f"target must be an (N, H, W) tensor with N = {logits.shape[0]} matching logits, "
                 f"got {getattr(target, 'shape', type(target))}"
             )
+        logits = logits.float()  # bf16 autocast outputs: the loss is computed in float32
         n, k, h, w = logits.shape
         if self._max_id >= k:
             raise ValueError(f"groups use class id {self._max_id} but logits have only {k} classes; pass matching groups")
@@ -528,7 +556,7 @@ def multi_output_loss(loss_fn: nn.Module, outputs: Tensor | Mapping[str, object]
 
     ``outputs`` is a logits tensor or a dict with ``"out"`` and optionally ``"scales"``. Each output
     gets its own loss (its own predicted joints), as each loss layer of the release does. Returned
-    ``loss`` and ``ce`` are sums over outputs; ``joint_error`` is that of the fused output.
+    ``loss`` and ``ce`` (float64) are sums over outputs; ``joint_error`` is that of the fused output.
     """
     if isinstance(outputs, Tensor):
         return loss_fn(outputs, target)
@@ -536,16 +564,15 @@ def multi_output_loss(loss_fn: nn.Module, outputs: Tensor | Mapping[str, object]
         raise ValueError(f"outputs must be a logits tensor or a dict with key 'out', got {type(outputs).__name__}")
     parts = [loss_fn(outputs["out"], target)]
     parts += [loss_fn(s, target) for s in outputs.get("scales", ()) or ()]
-    return LossOutput(
-        loss=torch.stack([p.loss for p in parts]).sum(),
-        ce=torch.stack([p.ce for p in parts]).sum(),
-        joint_error=parts[0].joint_error,
-    )
+    loss, ce = parts[0].loss, parts[0].ce.double()
+    for p in parts[1:]:  # summed in output order (a fixed order keeps logged values bit-exact)
+        loss, ce = loss + p.loss, ce + p.ce.double()
+    return LossOutput(loss=loss, ce=ce, joint_error=parts[0].joint_error)
 
 
 __all__ = [
     "LIP_JOINT_GROUPS", "LIP_JOINT_NAMES", "LIP_JOINT_GROUPS_NO_SHOES", "LIP_JOINT_NAMES_NO_SHOES",
-    "PASCAL_JOINT_GROUPS", "PASCAL_JOINT_NAMES", "JOINT_GROUPS", "JOINT_ERROR_SCALE", "MODES",
-    "get_joint_groups", "joint_names", "parsing_to_joints", "joint_heatmaps", "joint_error",
+    "ATR_JOINT_GROUPS", "PASCAL_JOINT_GROUPS", "PASCAL_JOINT_NAMES", "JOINT_GROUPS", "LABEL_SET_JOINTS", "JOINT_ERROR_SCALE", "MODES",
+    "get_joint_groups", "joint_groups_for", "joint_names", "parsing_to_joints", "joint_heatmaps", "joint_error",
     "CE_ON", "grid_positions", "labels_on_grid", "soft_joint_distance", "LossOutput", "StructureSensitiveLoss", "multi_output_loss",
 ]

@@ -12,7 +12,6 @@ truncation counts from SynthLIP's ``meta_<split>.jsonl`` when they exist.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 import warnings
@@ -24,8 +23,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm.auto import tqdm
 
+from lipkit.data.io import read_id_list, read_label, read_pose_csv
+from lipkit.data.layout import resolve_lip
+from lipkit.data.synth import read_meta
 from lipkit.labels import LIP, LIP_POSE_JOINTS, LabelSet, get_label_set
 
 COOCCURRENCE_MODES = ("count", "conditional", "jaccard")
@@ -280,8 +283,6 @@ def load_pose(pose_csv: Path | None, ids: Sequence[str]) -> np.ndarray | None:
     """(N, 16, 3) pose of ``ids`` from a LIP pose CSV (NaN rows for ids it lacks), or None."""
     if pose_csv is None or not ids:
         return None
-    from lipkit.data import read_pose_csv
-
     table = read_pose_csv(pose_csv)
     missing = np.full((len(LIP_POSE_JOINTS), 3), np.nan, dtype=np.float32)
     return np.stack([table.get(i, missing) for i in ids]).astype(np.float32)
@@ -289,31 +290,13 @@ def load_pose(pose_csv: Path | None, ids: Sequence[str]) -> np.ndarray | None:
 
 def pose_available(root: str | Path, split: str) -> bool:
     """Whether a LIP root has a pose CSV for ``split`` (real LIP has none for test)."""
-    from lipkit.data.layout import resolve_lip
-
     return resolve_lip(root, split, labeled=False).pose_csv is not None
-
-
-def load_meta(root: Path, split: str, ids: Sequence[str]) -> pd.DataFrame | None:
-    """SynthLIP metadata (``meta_<split>.jsonl`` or ``.csv``) reindexed to ``ids``, or None."""
-    jsonl, csv = root / f"meta_{split}.jsonl", root / f"meta_{split}.csv"
-    if jsonl.is_file():
-        frame = pd.read_json(jsonl, lines=True, dtype={"id": str})
-    elif csv.is_file():
-        frame = pd.read_csv(csv, dtype={"id": str})
-    else:
-        return None
-    if "id" not in frame.columns:
-        raise ValueError(f"{jsonl if jsonl.is_file() else csv}: metadata has no 'id' column")
-    return frame.set_index("id").reindex(list(ids))
 
 
 class _SplitFiles:
     """The file paths of one LIP split (what statistics need; no image decoding)."""
 
     def __init__(self, layout: Any, label_set: LabelSet) -> None:
-        from lipkit.data import read_id_list
-
         self.root, self.split, self.label_set, self._layout = layout.root, layout.split, label_set, layout
         self.ids = read_id_list(layout.id_list)
 
@@ -325,10 +308,33 @@ class _SplitFiles:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
     with Image.open(path) as im:  # reads the header only
         return im.size
+
+
+def _per_image_counts(dataset: Any, n: int, label_set: LabelSet, has_labels: bool, num_workers: int,
+                      progress: bool, split: str) -> list[tuple[np.ndarray, int, int, tuple[int, int]]]:
+    """(class pixel counts, ignored, invalid, (w, h)) of the first ``n`` images, in order."""
+    def one(i: int) -> tuple[np.ndarray, int, int, tuple[int, int]]:
+        if not has_labels:
+            w, h = _image_size(Path(dataset.image_path(i)))
+            return np.zeros(label_set.num_classes, np.int64), 0, 0, (w, h)
+        label = read_label(dataset.label_path(i))  # ids outside the set are counted, not fatal
+        c, ig, inv = label_histogram(label, label_set.num_classes, label_set.ignore_index)
+        return c, ig, inv, (label.shape[1], label.shape[0])
+
+    results = []
+    with tqdm(total=n, desc=f"stats {split}", unit="img", disable=not progress) as bar:
+        if num_workers > 0:
+            with ThreadPoolExecutor(max_workers=num_workers) as pool:
+                for r in pool.map(one, range(n)):
+                    results.append(r)
+                    bar.update(1)
+        else:
+            for i in range(n):
+                results.append(one(i))
+                bar.update(1)
+    return results
 
 
 def compute_stats(
@@ -347,9 +353,6 @@ def compute_stats(
     ``limit`` takes the first N ids (None or 0: all). ``num_workers`` > 0 decodes labels in
     that many threads (PNG decoding releases the GIL); results do not depend on it.
     """
-    from lipkit.data import read_label
-    from lipkit.data.layout import resolve_lip
-
     if isinstance(source, (str, Path)):
         dataset: Any = _SplitFiles(resolve_lip(source, split), get_label_set(label_set))
     else:
@@ -361,32 +364,13 @@ def compute_stats(
     ids = [str(i) for i in dataset.ids[:n]]
     has_labels = split != "test"
 
-    def one(i: int) -> tuple[np.ndarray, int, int, tuple[int, int]]:
-        if not has_labels:
-            w, h = _image_size(Path(dataset.image_path(i)))
-            return np.zeros(label_set.num_classes, np.int64), 0, 0, (w, h)
-        label = read_label(dataset.label_path(i))  # ids outside the set are counted, not fatal
-        c, ig, inv = label_histogram(label, label_set.num_classes, label_set.ignore_index)
-        return c, ig, inv, (label.shape[1], label.shape[0])
-
     start = time.perf_counter()
-    bar = tqdm(total=n, desc=f"stats {split}", unit="img", disable=not progress)
-    results = []
-    if num_workers > 0:
-        with ThreadPoolExecutor(max_workers=num_workers) as pool:
-            for r in pool.map(one, range(n)):
-                results.append(r)
-                bar.update(1)
-    else:
-        for i in range(n):
-            results.append(one(i))
-            bar.update(1)
-    bar.close()
+    results = _per_image_counts(dataset, n, label_set, has_labels, num_workers, progress, split)
     seconds = time.perf_counter() - start
 
     pose_csv = resolve_lip(root, split, labeled=False).pose_csv if (with_pose and root is not None) else None
     pose = load_pose(pose_csv, ids)
-    meta = load_meta(root, split, ids) if root is not None else None
+    meta = read_meta(root, split, ids) if root is not None else None
     return DatasetStats(
         label_set=label_set,
         split=split,
@@ -434,31 +418,3 @@ def report(stats: DatasetStats) -> str:
                 parts += [f"## SynthLIP {column}", "", markdown_table(counts), ""]
     parts += [f"{stats.num_images} images in {stats.seconds:.2f} s ({stats.rate:.0f} images/s)"]
     return "\n".join(parts)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, help="LIP-format dataset root (flat or official layout)")
-    parser.add_argument("--split", default="train", choices=("train", "val", "test"))
-    parser.add_argument("--label-set", default="lip", help="label set name (lip, cihp, atr, pascal-person-part)")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
-    parser.add_argument("--workers", type=int, default=0, help="threads decoding labels (0: main thread)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the summary and class table as JSON here")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    from lipkit.data import LIPDataError
-
-    try:
-        stats = compute_stats(args.root, args.split, label_set=args.label_set, limit=args.limit or None,
-                              num_workers=args.workers, progress=not args.no_progress)
-    except (LIPDataError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}")
-        return 1
-    print(report(stats))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        table = stats.class_table().reset_index()
-        payload = {"summary": stats.summary(), "classes": json.loads(table.to_json(orient="records"))}
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 0

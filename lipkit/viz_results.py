@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 from lipkit.labels import LIP, LabelSet
-from lipkit.viz import class_bars, colorize, overlay
+from lipkit.ssl import joint_groups_for, parsing_to_joints
+from lipkit.viz import class_bars, colorize, learning_curves, overlay
 
 # Per-class IoU (%) of Attention+SSL on LIP val as published (Gong et al. 2017; recalled, unverified:
 # shared/reference/lip_facts.md section 4). Averages to 44.73. Shown beside ours on real LIP only.
@@ -70,8 +72,6 @@ def training_curves(logs: Mapping[str, pd.DataFrame], y: Sequence[str] = ("loss"
 
     Runs without such lines are left out (e.g. a run validated only at its end has one val line).
     """
-    from lipkit.viz import learning_curves
-
     parts = [(log[log["kind"] == kind] if "kind" in log else log).assign(run=str(name)) for name, log in logs.items()]
     parts = [p for p in parts if len(p)]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[x, *y, "run"])
@@ -246,13 +246,9 @@ def joints_on_parsing(image: np.ndarray, panels: Mapping[str, tuple[np.ndarray, 
 
 def joints_rgb(label: np.ndarray, label_set: LabelSet = LIP, groups: Any = None) -> np.ndarray:
     """The colourised label map with its SSL joints (region centres) burned in as white-ringed black squares."""
-    import torch
-
-    from lipkit.ssl import LIP_JOINT_GROUPS, parsing_to_joints
-
     label = np.asarray(label)
     rgb = colorize(label, label_set).copy()
-    joints, present = parsing_to_joints(torch.from_numpy(label.astype(np.int64))[None], groups or LIP_JOINT_GROUPS)
+    joints, present = parsing_to_joints(torch.from_numpy(label.astype(np.int64))[None], groups or joint_groups_for(label_set))
     h, w = label.shape
     r = max(1, min(h, w) // 40)
     for (x, y), ok in zip(joints[0].tolist(), present[0].tolist()):

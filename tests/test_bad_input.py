@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lipkit.__main__ import main
+from lipkit.cli import main
 from lipkit.data import LIPDataError, LIPDataset, write_pose_csv
 from lipkit.data.validate import validate_split
 from lipkit.labels import LIP

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lipkit.__main__ import main
+from lipkit.cli import main
 from lipkit.data import write_pose_csv
 from lipkit.data.validate import Report, validate_split
 from lipkit.labels import PASCAL_PERSON_PART

@@ -11,11 +11,11 @@ import torch
 
 from lipkit import paths, pretrain
 from lipkit import recipe as rc
-from lipkit.checkpoint import SHIPPED_FORMAT, load_checkpoint_file, load_model_from_checkpoint
+from lipkit.training import SHIPPED_FORMAT, load_checkpoint_file, load_model_from_checkpoint
 from lipkit.data import LIPDataset
 from lipkit.evaluate import evaluate
-from lipkit.train import fit
-from lipkit.train_config import TrainConfig
+from lipkit.training import fit
+from lipkit.training import TrainConfig
 
 ARCHS = pretrain.ARCHS
 LOG_LINES = 2  # training log lines re-run per network (2 x log_every steps)
@@ -67,7 +67,7 @@ def test_shipped_files_are_small_complete_and_from_the_synthlip_recipe(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_stored_config_rerun_reproduces_the_logged_losses_exactly(arch, synthlip_data, tmp_path, restore_threads):
+def test_stored_config_rerun_reproduces_the_logged_losses(arch, synthlip_data, tmp_path, restore_threads):
     folder = _folder(arch)
     config = TrainConfig.from_yaml(folder / "config.yaml")
     assert paths.REPO_ROOT / config.data.root == synthlip_data
@@ -77,8 +77,20 @@ def test_stored_config_rerun_reproduces_the_logged_losses_exactly(arch, synthlip
     fit(config, stop_after=steps)  # the same thread count: config.threads
     rerun = [json.loads(x) for x in (tmp_path / arch / "metrics.jsonl").read_text().splitlines()]
     logged = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()][:LOG_LINES]
-    keys = ("kind", "step", "epoch", "lr", "loss", "ce", "joint_error", "images")
-    assert [{k: x[k] for k in keys} for x in rerun] == [{k: x[k] for k in keys} for x in logged]
+    exact_keys, float_keys = ("kind", "step", "epoch", "lr", "images"), ("loss", "ce", "joint_error")
+    assert [{k: x[k] for k in exact_keys} for x in rerun] == [{k: x[k] for k in exact_keys} for x in logged]
+    values = [[x[k] for k in float_keys] for x in rerun]
+    expected = [[x[k] for k in float_keys] for x in logged]
+    if _trained_on_this_cpu(folder):
+        assert values == expected
+    else:  # other CPU kernels (e.g. AVX512 vs AVX2 convolutions) round differently from the first step on
+        assert values == [pytest.approx(row, rel=5e-3) for row in expected]
+
+
+def _trained_on_this_cpu(folder: Path) -> bool:
+    """Whether scores.json records a training CPU like this one (bit-exact re-runs are promised only there)."""
+    machine = json.loads((folder / "scores.json").read_text()).get("machine") or {}
+    return bool(machine) and machine == pretrain.machine()
 
 
 @pytest.mark.parametrize("arch", ARCHS)

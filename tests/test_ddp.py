@@ -44,7 +44,7 @@ def _assert_near(x: torch.Tensor, ref: torch.Tensor, name: str) -> None:
 def _worker(rank: int, world: int, port: int, config_dict: dict) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
-    from lipkit.train import fit
+    from lipkit.training import fit
 
     fit(config_dict)
 
@@ -54,7 +54,7 @@ def test_two_processes_half_batch_equal_one_process_full_batch(tmp_path: Path) -
     over = dict(iterations=4, batch_size=4, model__freeze_bn=True, checkpoint_every=0, data__max_val_images=3,
                 optim__lr=0.003, log_every=2)
     single = tiny_config(root, tmp_path / "single", **over)
-    from lipkit.train import fit
+    from lipkit.training import fit
 
     fit(single)
     double = tiny_config(root, tmp_path / "ddp", **over)

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from lipkit.evaluate import IMAGENET_MEAN, IMAGENET_STD, evaluate, predict
+from lipkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from lipkit.evaluate import evaluate, predict_logits
 from lipkit.labels import LIP
 
 K = LIP.num_classes
@@ -67,8 +68,8 @@ class LabelReader(nn.Module):
 def test_flip_of_position_model_equals_plain_logits() -> None:
     x = torch.randn(2, 3, 9, 14)
     model = PositionModel()
-    plain = predict(model, x)
-    flipped = predict(model, x, flip=True)
+    plain = predict_logits(model, x)
+    flipped = predict_logits(model, x, flip=True)
     assert torch.equal(flipped, plain)
     # Sanity: without the channel swap the scene would not be reproduced (the test can fail).
     no_swap = (plain + model(x.flip(-1))["out"].flip(-1)) / 2
@@ -77,7 +78,7 @@ def test_flip_of_position_model_equals_plain_logits() -> None:
 
 def test_flip_swaps_mirror_channels_by_hand() -> None:
     x = torch.randn(3, 6, 7)
-    out = predict(RedToLeftArm(), x, flip=True)
+    out = predict_logits(RedToLeftArm(), x, flip=True)
     # Mirror: Left-arm score = mirrored red; mirrored back -> red at the original pixels; that score
     # is for what the mirror calls "left arm", i.e. the original's right arm. Average with the plain pass.
     expected = torch.zeros(K, 6, 7)
@@ -90,7 +91,7 @@ def test_flip_swaps_mirror_channels_by_hand() -> None:
 @pytest.mark.parametrize("scales, flip", [((1.0,), False), ((0.75, 1.0, 1.25), True)])
 def test_output_at_original_size(shape: tuple, scales: tuple, flip: bool) -> None:
     x = torch.randn(*shape)
-    out = predict(StridedPointwise(), x, scales=scales, flip=flip)
+    out = predict_logits(StridedPointwise(), x, scales=scales, flip=flip)
     assert out.shape == (*shape[:-3], K, *shape[-2:])
     assert torch.isfinite(out).all()
 
@@ -100,16 +101,16 @@ def test_multiscale_of_pointwise_model_on_constant_image() -> None:
     conv = nn.Conv2d(3, K, 1)
     colour = torch.tensor([0.3, -1.2, 0.7])
     x = colour.view(3, 1, 1).expand(3, 11, 13).clone()
-    out = predict(conv, x, scales=(0.5, 1.0, 1.5), flip=False)
+    out = predict_logits(conv, x, scales=(0.5, 1.0, 1.5), flip=False)
     expected = (conv.weight[:, :, 0, 0] @ colour + conv.bias).detach()
     torch.testing.assert_close(out, expected.view(K, 1, 1).expand(K, 11, 13))
 
 
 def test_predict_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="scales"):
-        predict(PositionModel(), torch.zeros(3, 4, 4), scales=(0.0,))
+        predict_logits(PositionModel(), torch.zeros(3, 4, 4), scales=(0.0,))
     with pytest.raises(ValueError, match="image must be"):
-        predict(PositionModel(), torch.zeros(4, 4))
+        predict_logits(PositionModel(), torch.zeros(4, 4))
 
 
 def _encoded_items(rng: np.random.Generator, n: int) -> list[dict]:
@@ -193,7 +194,7 @@ def _tiny_lip(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from lipkit.train import TrainConfig, fit
+    from lipkit.training import TrainConfig, fit
 
     base = tmp_path_factory.mktemp("evalcli")
     root = _tiny_lip(base / "data")
@@ -207,7 +208,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_evaluate_cli(checkpoint: tuple[Path, Path], tmp_path: Path) -> None:
-    from lipkit.__main__ import main
+    from lipkit.cli import main
 
     ckpt, root = checkpoint
     out = tmp_path / "scores.json"
@@ -219,7 +220,7 @@ def test_evaluate_cli(checkpoint: tuple[Path, Path], tmp_path: Path) -> None:
 
 
 def test_predict_cli_writes_palette_pngs_and_overlays(checkpoint: tuple[Path, Path], tmp_path: Path) -> None:
-    from lipkit.__main__ import main
+    from lipkit.cli import main
 
     ckpt, root = checkpoint
     images = sorted((root / "val_images").iterdir())
@@ -236,7 +237,7 @@ def test_predict_cli_writes_palette_pngs_and_overlays(checkpoint: tuple[Path, Pa
 
 
 def test_cli_scales_error() -> None:
-    from lipkit.__main__ import main
+    from lipkit.cli import main
 
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", "x.pt", "--data-root", ".", "--scales", "1,-2"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,7 +12,9 @@ import torch
 
 from lipkit import experiments as ex
 from lipkit import paths
+from lipkit.data.synth import read_meta
 from lipkit.labels import LIP
+from lipkit.metrics import mean_left_right_confusion
 
 
 def _frame() -> pd.DataFrame:
@@ -59,9 +62,9 @@ def test_verdict_categories():
     assert "one seed" in ex.verdict(1.0, math.nan, 1)
 
 
-def test_lr_confusion_skips_missing():
-    assert ex.lr_confusion({"left_right_confusion": {"a": 0.2, "b": None, "c": 0.4}}) == pytest.approx(0.3)
-    assert math.isnan(ex.lr_confusion({"left_right_confusion": {"a": None}}))
+def test_mean_left_right_confusion_skips_missing():
+    assert mean_left_right_confusion({"a": 0.2, "b": None, "c": 0.4, "d": math.nan}) == pytest.approx(0.3)
+    assert math.isnan(mean_left_right_confusion({"a": None}))
 
 
 def test_fragment_pastes_a_shifted_copy():
@@ -83,10 +86,12 @@ def test_image_scores_swap_is_full_lr_swap():
     assert s.loc[1, "lr_swap"] == 0.0 and s.loc[1, "mean_iou"] == 100.0
 
 
-def test_view_groups_merge_profiles():
-    meta = pd.DataFrame({"id": ["a", "b", "c", "d"], "view": ["front", "left", "back", "right"]})
-    assert ex.view_groups(meta, ["d", "c", "b", "a"]) == {"front": [3], "back": [1], "profile": [0, 2]}
-    assert ex.view_groups(pd.DataFrame(), ["a"]) == {}
+def test_view_groups_merge_profiles(tmp_path):
+    rows = [{"id": i, "view": v} for i, v in zip("abcd", ["front", "left", "back", "right"])]
+    (tmp_path / "meta_val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    meta = read_meta(tmp_path, "val", ["d", "c", "b", "x", "a"])  # "x": no metadata row, no group
+    assert ex.view_groups(meta) == {"front": [4], "back": [1], "profile": [0, 2]}
+    assert read_meta(tmp_path, "train") is None and ex.view_groups(None) == {}
 
 
 def test_gradient_table_released_equals_none_and_paper_scales_by_joint_error():

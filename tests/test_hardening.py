@@ -37,11 +37,12 @@ import pytest
 import torch
 
 import lipkit.ssl
+import lipkit.training.build
 from nbfactory import make_notebook
 from lipkit import paths, pipeline
-from lipkit.__main__ import main
+from lipkit.cli import main
 from lipkit.pipeline import reproduce
-from lipkit.train import TrainConfig
+from lipkit.training import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 KILL_TRIALS = 5
@@ -56,7 +57,7 @@ KILL_TRIALS = 5
 ZYGOTE = textwrap.dedent("""
     import json, os, signal, sys, time, traceback
     import torch
-    from lipkit.train import TrainConfig, fit
+    from lipkit.training import TrainConfig, fit
     torch.set_num_threads(1)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -205,7 +206,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
 
 
 def test_resume_of_a_finished_run_leaves_scores_unchanged(tmp_path: Path) -> None:
-    from lipkit.train import fit
+    from lipkit.training import fit
 
     data = _tiny_lip(tmp_path / "lip")
     config = _config(data, tmp_path / "run").with_overrides(["iterations=4", "checkpoint_every=0"])
@@ -229,7 +230,7 @@ def test_non_finite_loss_cli_exit_code_and_message(tmp_path: Path, monkeypatch: 
             calls["n"] += 1
             return out._replace(loss=out.loss * float("inf")) if calls["n"] >= 3 else out
 
-    monkeypatch.setattr(lipkit.ssl, "StructureSensitiveLoss", PoisonedLoss)
+    monkeypatch.setattr(lipkit.training.build, "StructureSensitiveLoss", PoisonedLoss)
     data = _tiny_lip(tmp_path / "lip")
     cfg = tmp_path / "c.yaml"
     config = _config(data, tmp_path / "run").with_overrides(["data.val_split=''", "iterations=6"])

@@ -6,7 +6,7 @@ from nbfactory import PARAMS, make_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
 from lipkit import pipeline
-from lipkit.__main__ import main
+from lipkit.cli import main
 from lipkit.pipeline import PipelineError, reproduce
 
 _notebook = make_notebook

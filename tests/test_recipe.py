@@ -11,7 +11,7 @@ import pytest
 
 from lipkit import paths
 from lipkit import recipe as rc
-from lipkit.train_config import TrainConfig
+from lipkit.training import TrainConfig
 
 RESULT_NOTEBOOKS = ("02", "03", "04", "05")
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lipkit.__main__ import main
+from lipkit.cli import main
 from lipkit.data import write_pose_csv
 from lipkit.labels import LIP, LIP_POSE_JOINTS
 from lipkit.stats import compute_stats, label_histogram, markdown_table, pose_available, stats_from_labels

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lipkit.__main__ import main as cli
+from lipkit.cli import main as cli
 from lipkit.data import LIPDataset, PascalPersonPartDataset, read_pose_csv
 from lipkit.data.synth import SynthConfig, image_rng, make_synthlip, render_sample
 from lipkit.labels import LIP, LIP_POSE_JOINTS

@@ -13,7 +13,8 @@ from PIL import Image
 
 import lipkit.ssl
 from lipkit.labels import LIP
-from lipkit.train import LRFactor, EpochBatchSampler, NonFiniteLossError, TrainConfig, _Trainer, epoch_permutation, fit
+from lipkit.training import LRFactor, EpochBatchSampler, NonFiniteLossError, TrainConfig, epoch_permutation, fit
+from lipkit.training import build, loop
 
 
 def make_tiny_lip(root: Path, n_train: int = 8, n_val: int = 3, seed: int = 0, ignore_top: float = 0.0) -> Path:
@@ -190,20 +191,20 @@ def test_resume_mid_epoch_is_exact(data_root: Path, tmp_path: Path, monkeypatch:
     over = {"model__backbone": backbone, "optim__schedule": "poly", "iterations": 7, "checkpoint_every": 2}
     fit(tiny_config(data_root, tmp_path / "straight", **over))
 
-    original = _Trainer._train_step
+    original = loop.train_step
     calls = {"n": 0}
 
-    def crashing(self: _Trainer, batch: dict) -> dict:
+    def crashing(trainer: loop.Trainer, state: loop.TrainState, batch: dict) -> dict:
         calls["n"] += 1
         if calls["n"] == 6:  # during step 6: last.pt is from step 4 (epoch end), step 5 is logged
             raise _Crash
-        return original(self, batch)
+        return original(trainer, state, batch)
 
-    monkeypatch.setattr(_Trainer, "_train_step", crashing)
+    monkeypatch.setattr(loop, "train_step", crashing)
     with pytest.raises(_Crash):
         fit(tiny_config(data_root, tmp_path / "resumed", **over))
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["step"] == 4
-    monkeypatch.setattr(_Trainer, "_train_step", original)
+    monkeypatch.setattr(loop, "train_step", original)
     result = fit(tiny_config(data_root, tmp_path / "resumed", **over), resume=True)
     assert result["step"] == 7
 
@@ -256,7 +257,7 @@ def test_non_finite_loss_keeps_last_good_checkpoint(data_root: Path, tmp_path: P
                 return out._replace(loss=out.loss * float("nan"))
             return out
 
-    monkeypatch.setattr(lipkit.ssl, "StructureSensitiveLoss", PoisonedLoss)
+    monkeypatch.setattr(build, "StructureSensitiveLoss", PoisonedLoss)
     config = tiny_config(data_root, tmp_path / "run", checkpoint_every=1, data__val_split="")
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 4 .*loss=nan") as info:
         fit(config)
@@ -282,7 +283,7 @@ def test_exploding_weights_never_reach_a_checkpoint(data_root: Path, tmp_path: P
 
 
 def test_train_cli(data_root: Path, tmp_path: Path) -> None:
-    from lipkit.__main__ import main
+    from lipkit.cli import main
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(tiny_config(data_root, tmp_path / "cli", iterations=2, data__val_split="").to_yaml())

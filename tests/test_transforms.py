@@ -25,7 +25,7 @@ from lipkit.data.transforms import (
     hflip_sample,
     resize_sample,
     train_transform,
-    val_transform,
+    eval_transform,
 )
 from lipkit.labels import CIHP, LIP, LIP_POSE_FLIP_PAIRS
 
@@ -190,7 +190,7 @@ def test_normalize_and_to_tensor_values():
     image = np.zeros((2, 3, 3), np.uint8)
     image[0, 0] = IMAGENET_MEAN_UINT8
     image[1, 2] = (255, 0, 51)
-    out = val_transform(LIP)({"image": image, "label": np.zeros((2, 3), np.uint8)})
+    out = eval_transform()({"image": image, "label": np.zeros((2, 3), np.uint8)})
     x = out["image"]
     assert x.shape == (3, 2, 3) and out["label"].dtype == torch.int64
     assert torch.allclose(x[:, 0, 0], torch.zeros(3), atol=0.01)  # the mean colour maps to ~0

@@ -300,6 +300,23 @@ def write_pose_csv(path: PathLike, poses: Mapping[str, np.ndarray] | Iterable[tu
     return path
 
 
+def write_label_png(path: PathLike, labels: np.ndarray, label_set: LabelSet) -> Path:
+    """Write a label map as an indexed PNG whose palette is the label set's (the ids stay the pixel values).
+
+    Viewers show the colours; ``read_label`` (and LIP's tools, which read the indices) get the ids back.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"{path}: a label map is (H, W), got shape {labels.shape}")
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[255] = 255
+    palette[: label_set.num_classes] = label_set.palette_array
+    img.putpalette(palette.reshape(-1).tolist())
+    img.save(path)
+    return Path(path)
+
+
 def empty_pose() -> np.ndarray:
     """A ``(16, 3)`` float32 all-NaN pose (no joint annotated)."""
     return np.full((NUM_JOINTS, 3), np.nan, dtype=np.float32)

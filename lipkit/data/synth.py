@@ -18,7 +18,6 @@ v = 0 when the joint is visible and v = 1 when another part of the same person c
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import multiprocessing as mp
@@ -27,9 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 from lipkit.data import synth_render as R
+from lipkit.data.io import write_pose_csv
 from lipkit.labels import LIP, PASCAL_PERSON_PART
 
 VERSION = "1.0"
@@ -429,8 +430,6 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
                 results[t[1]].append(res)
                 bar.update()
     bar.close()
-    from lipkit.data.io import write_pose_csv
-
     for split, rows in results.items():
         ids = [r[0] for r in rows]
         (root / f"{split}_id.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
@@ -449,27 +448,20 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
     return root
 
 
-# --------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, help="output folder (created; a previous SynthLIP there is replaced)")
-    parser.add_argument("--train", type=int, default=2000, help="training images (default 2000)")
-    parser.add_argument("--val", type=int, default=500, help="validation images (default 500)")
-    parser.add_argument("--test", type=int, default=0, help="test images, without labels in LIP format (default 0)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-size", type=int, default=100, help="smallest image side in pixels (default 100)")
-    parser.add_argument("--max-size", type=int, default=500, help="largest image side in pixels (default 500)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
-    parser.add_argument("--format", choices=FORMATS, default="lip", help="output layout and label set")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+def read_meta(root: str | Path, split: str, ids: list[str] | None = None) -> pd.DataFrame | None:
+    """SynthLIP's per-image metadata (``meta_<split>.jsonl``, or a ``.csv``), or None without one.
 
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        root = make_synthlip(args.root, args.train, args.val, args.test, seed=args.seed,
-                             size_range=(args.min_size, args.max_size), workers=args.workers,
-                             format=args.format, progress=not args.quiet)
-    except (ValueError, FileExistsError) as exc:
-        print(f"synth: {exc}")
-        return 2
-    print(f"SynthLIP ({args.format}) written to {root}: train {args.train}, val {args.val}, test {args.test}")
-    return 0
+    Rows in the file's order with an ``id`` column; given ``ids``, indexed by them instead (NaN rows
+    for ids the file lacks), as dataset statistics line it up with the label files.
+    """
+    root = Path(root)
+    jsonl, csv = root / f"meta_{split}.jsonl", root / f"meta_{split}.csv"
+    if jsonl.is_file():
+        frame = pd.read_json(jsonl, lines=True, dtype={"id": str})
+    elif csv.is_file():
+        frame = pd.read_csv(csv, dtype={"id": str})
+    else:
+        return None
+    if "id" not in frame.columns:
+        raise ValueError(f"{jsonl if jsonl.is_file() else csv}: metadata has no 'id' column")
+    return frame if ids is None else frame.set_index("id").reindex(list(ids))

@@ -280,6 +280,9 @@ def eval_transform() -> Compose:
     return Compose([Normalize(), ToTensor()])
 
 
-def val_transform(label_set: LabelSet | None = None) -> Compose:
-    """The validation pipeline (same as :func:`eval_transform`; ``label_set`` accepted for symmetry)."""
-    return eval_transform()
+def normalized_tensor(image: np.ndarray) -> torch.Tensor:
+    """A uint8 (H, W, 3) image as the normalised float32 (3, H, W) tensor models take (:func:`eval_transform`)."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image array must be uint8 (H,W,3), got {arr.dtype} {arr.shape}")
+    return eval_transform()({"image": arr})["image"]

@@ -14,7 +14,6 @@ to confirm), labels are fully decoded. ``decode_images=True`` decodes every imag
 
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,33 +209,3 @@ def validate_split(root: PathLike, split: str, label_set: LabelSet | str | None 
                 f"{label_path}: label is {lhw[1]}x{lhw[0]} (WxH) but its image {image_path} is {hw[1]}x{hw[0]}",
             ))
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", help="dataset root (LIP flat or official layout, or PASCAL-Person-Part)")
-    parser.add_argument("--split", choices=LIP_SPLITS, default=None, help="split to check (default: every split found)")
-    parser.add_argument("--label-set", default=None, help="label set of the ids (default: lip, or pascal-person-part for a PASCAL root)")
-    parser.add_argument("--with-pose", action="store_true", help="require a pose CSV for the split")
-    parser.add_argument("--decode-images", action="store_true", help="fully decode every image (slower; catches corrupt pixel data)")
-    parser.add_argument("--max-files", type=int, default=3, help="files shown per problem kind")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Check the requested split(s), print a report per split; 0 when all are clean, 1 otherwise."""
-    try:
-        label_set = get_label_set(args.label_set) if args.label_set else None
-    except ValueError as err:
-        print(f"check-data: {err}")
-        return 2
-    splits = [args.split] if args.split else available_splits(args.root)
-    if not splits:
-        splits = ["train"]  # nothing matched: report the layout error of the first split
-    clean = True
-    for split in splits:
-        report = validate_split(args.root, split, label_set, with_pose=args.with_pose,
-                                decode_images=args.decode_images, progress=not args.no_progress)
-        print(report.format(max_files=args.max_files))
-        print()
-        clean = clean and report.ok
-    return 0 if clean else 1

@@ -1,6 +1,6 @@
 """The training config: typed ``@dataclass`` sections, file round trips, ``--set`` overrides, checks.
 
-``TrainConfig`` is what ``lipkit.train.fit`` runs; ``to_dict``/``from_dict``/YAML/JSON round-trip
+``TrainConfig`` is what ``lipkit.training.fit`` runs; ``to_dict``/``from_dict``/YAML/JSON round-trip
 exactly, and bad values raise ``ValueError`` naming the key (and the file, when read from one).
 """
 
@@ -13,19 +13,17 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
+from torch import nn
 
+from lipkit import ssl
 from lipkit.labels import get_label_set
-
-if TYPE_CHECKING:
-    from torch import nn
+from lipkit.models import ARCHS, BACKBONES, build_model
 
 SCHEDULES = ("constant", "poly", "onecycle")
 OPTIMIZERS = ("sgd", "adamw")
-SSL_MODES = ("none", "paper", "released", "soft")
-CE_ON = ("crop", "grid")
 
 
 @dataclass
@@ -196,8 +194,6 @@ class TrainConfig:
             if not cond:
                 raise ValueError(msg)
 
-        from lipkit.models import ARCHS, BACKBONES
-
         need(self.model.arch in ARCHS, f"model.arch={self.model.arch!r}: expected one of {list(ARCHS)}")
         need(self.model.backbone in BACKBONES, f"model.backbone={self.model.backbone!r}: expected one of {sorted(BACKBONES)}")
         need(self.model.width > 0, f"model.width={self.model.width}: must be > 0")
@@ -206,8 +202,8 @@ class TrainConfig:
         need(self.optim.name in OPTIMIZERS, f"optim.name={self.optim.name!r}: expected one of {list(OPTIMIZERS)}")
         need(0 <= self.optim.warmup < 1, f"optim.warmup={self.optim.warmup}: expected a share of the steps in [0, 1)")
         need(self.optim.lr > 0, f"optim.lr={self.optim.lr}: must be > 0")
-        need(self.ssl.mode in SSL_MODES, f"ssl.mode={self.ssl.mode!r}: expected one of {list(SSL_MODES)}")
-        need(self.ssl.ce_on in CE_ON, f"ssl.ce_on={self.ssl.ce_on!r}: expected one of {list(CE_ON)}")
+        need(self.ssl.mode in ssl.MODES, f"ssl.mode={self.ssl.mode!r}: expected one of {list(ssl.MODES)}")
+        need(self.ssl.ce_on in ssl.CE_ON, f"ssl.ce_on={self.ssl.ce_on!r}: expected one of {list(ssl.CE_ON)}")
         need(self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1")
         need(self.epochs >= 1 or (self.iterations or 0) >= 1, "epochs or iterations must be >= 1")
         need(self.iterations is None or self.iterations >= 1, f"iterations={self.iterations}: must be >= 1 or null")
@@ -222,12 +218,12 @@ class TrainConfig:
         need(self.data.workers >= 0, f"data.workers={self.data.workers}: must be >= 0")
         need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
              f"device={self.device!r}: expected auto, cpu, cuda or cuda:N")
-        get_label_set(self.data.label_set)
-        if self.ssl.groups:
-            import lipkit.ssl
-
-            need(self.ssl.groups in lipkit.ssl.JOINT_GROUPS,
-                 f"ssl.groups={self.ssl.groups!r}: expected '' or one of {sorted(lipkit.ssl.JOINT_GROUPS)}")
+        label_set = get_label_set(self.data.label_set)
+        usable = ssl.LABEL_SET_JOINTS.get(label_set.name, ())
+        need(bool(usable), f"data.label_set={label_set.name!r} has no joint groups (lipkit.ssl.LABEL_SET_JOINTS)")
+        need(self.ssl.groups in ("", *usable),
+             f"ssl.groups={self.ssl.groups!r} does not fit data.label_set={label_set.name!r}: expected '' (its "
+             f"default, {usable[0]!r}) or one of {list(usable)}")
 
     @property
     def bn_frozen(self) -> bool:
@@ -299,14 +295,12 @@ def _build_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 def build_model_from_config(config: TrainConfig) -> nn.Module:
     """The model ``config.model`` describes, with the label set's number of classes."""
-    from lipkit.models import build_model
-
     m = config.model
     return build_model(m.arch, m.backbone, get_label_set(config.data.label_set).num_classes,
                        width=m.width, output_stride=m.output_stride, pretrained=m.pretrained)
 
 
 __all__ = [
-    "DataConfig", "EvalConfig", "ModelConfig", "OPTIMIZERS", "OptimConfig", "SCHEDULES", "SSLConfig", "SSL_MODES", "TrainConfig",
+    "DataConfig", "EvalConfig", "ModelConfig", "OPTIMIZERS", "OptimConfig", "SCHEDULES", "SSLConfig", "TrainConfig",
     "build_model_from_config",
 ]

@@ -85,8 +85,8 @@ class TrainItems(torch.utils.data.Dataset):
         return {"image": item["image"], "label": item["label"]}
 
 
-class Subset:
-    """The first ``n`` items of a dataset (a deterministic subset for smoke runs)."""
+class FirstN:
+    """The first ``n`` items of a dataset (``max_train_images``/``max_val_images``; all when ``n`` is None)."""
 
     def __init__(self, dataset: Any, n: int | None) -> None:
         self.dataset = dataset
@@ -101,4 +101,4 @@ class Subset:
         return self.dataset[i]
 
 
-__all__ = ["EpochBatchSampler", "SeededRNG", "Subset", "TrainItems", "derive_seed", "epoch_permutation"]
+__all__ = ["EpochBatchSampler", "FirstN", "SeededRNG", "TrainItems", "derive_seed", "epoch_permutation"]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lipkit.train_config import TrainConfig, build_model_from_config
+from lipkit.training.config import TrainConfig, build_model_from_config
 
 CHECKPOINT_FORMAT = "lipkit-checkpoint-1"  # a training checkpoint: model, optimiser, RNG, data state
 SHIPPED_FORMAT = "lipkit-shipped-1"  # a shipped model (checkpoints/): fp16 weights and the config

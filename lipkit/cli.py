@@ -1,0 +1,346 @@
+"""``python -m lipkit COMMAND``: every command's arguments and what it runs.
+
+Library modules hold no argparse; each command here is a pair ``<name>_arguments(parser)`` and
+``<name>_command(args) -> exit code`` calling into the library. Modules behind a command are
+imported when the command runs (start-up time: ``--help`` and ``synth`` need no torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+LIP_SPLITS = ("train", "val", "test")
+
+
+# ------------------------------------------------------------------------------------------ data
+def synth_arguments(parser: argparse.ArgumentParser) -> None:
+    from lipkit.data.synth import FORMATS  # start-up time: the generator's imports
+
+    parser.add_argument("root", type=Path, help="output folder (created; a previous SynthLIP there is replaced)")
+    parser.add_argument("--train", type=int, default=2000, help="training images (default 2000)")
+    parser.add_argument("--val", type=int, default=500, help="validation images (default 500)")
+    parser.add_argument("--test", type=int, default=0, help="test images, without labels in LIP format (default 0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-size", type=int, default=100, help="smallest image side in pixels (default 100)")
+    parser.add_argument("--max-size", type=int, default=500, help="largest image side in pixels (default 500)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+    parser.add_argument("--format", choices=FORMATS, default="lip", help="output layout and label set")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def synth_command(args: argparse.Namespace) -> int:
+    from lipkit.data.synth import make_synthlip
+
+    try:
+        root = make_synthlip(args.root, args.train, args.val, args.test, seed=args.seed,
+                             size_range=(args.min_size, args.max_size), workers=args.workers,
+                             format=args.format, progress=not args.quiet)
+    except (ValueError, FileExistsError) as exc:
+        print(f"synth: {exc}")
+        return 2
+    print(f"SynthLIP ({args.format}) written to {root}: train {args.train}, val {args.val}, test {args.test}")
+    return 0
+
+
+def check_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="dataset root (LIP flat or official layout, or PASCAL-Person-Part)")
+    parser.add_argument("--split", choices=LIP_SPLITS, default=None, help="split to check (default: every split found)")
+    parser.add_argument("--label-set", default=None, help="label set of the ids (default: lip, or pascal-person-part for a PASCAL root)")
+    parser.add_argument("--with-pose", action="store_true", help="require a pose CSV for the split")
+    parser.add_argument("--decode-images", action="store_true", help="fully decode every image (slower; catches corrupt pixel data)")
+    parser.add_argument("--max-files", type=int, default=3, help="files shown per problem kind")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_data_command(args: argparse.Namespace) -> int:
+    """Check the requested split(s), print a report per split; 0 when all are clean, 1 otherwise."""
+    from lipkit.data.layout import available_splits
+    from lipkit.data.validate import validate_split
+    from lipkit.labels import get_label_set
+
+    try:
+        label_set = get_label_set(args.label_set) if args.label_set else None
+    except ValueError as err:
+        print(f"check-data: {err}")
+        return 2
+    splits = [args.split] if args.split else available_splits(args.root) or ["train"]  # none: report train's layout error
+    clean = True
+    for split in splits:
+        report = validate_split(args.root, split, label_set, with_pose=args.with_pose,
+                                decode_images=args.decode_images, progress=not args.no_progress)
+        print(report.format(max_files=args.max_files))
+        print()
+        clean = clean and report.ok
+    return 0 if clean else 1
+
+
+def stats_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, help="LIP-format dataset root (flat or official layout)")
+    parser.add_argument("--split", default="train", choices=LIP_SPLITS)
+    parser.add_argument("--label-set", default="lip", help="label set name (lip, cihp, atr, pascal-person-part)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--workers", type=int, default=0, help="threads decoding labels (0: main thread)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary and class table as JSON here")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    from lipkit.data import LIPDataError
+    from lipkit.stats import compute_stats, report
+
+    try:
+        stats = compute_stats(args.root, args.split, label_set=args.label_set, limit=args.limit or None,
+                              num_workers=args.workers, progress=not args.no_progress)
+    except (LIPDataError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}")
+        return 1
+    print(report(stats))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        table = stats.class_table().reset_index()
+        payload = {"summary": stats.summary(), "classes": json.loads(table.to_json(orient="records"))}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ training
+def train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``python -m lipkit train`` (also under ``torchrun --nproc_per_node N -m lipkit train``)."""
+    parser.add_argument("--config", default=None, help="a YAML or JSON TrainConfig (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set optim.lr=0.001 --set data.root=data/synthlip")
+    parser.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt if it exists")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Run ``fit``; exit 2 with the message on a config error, 1 on a non-finite loss."""
+    from lipkit.training import NonFiniteLossError, TrainConfig, fit
+
+    try:
+        config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+        config = config.with_overrides(args.overrides)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"train: {exc}")
+        return 2
+    if args.print_config:
+        print(config.to_yaml())
+        return 0
+    try:
+        result = fit(config, resume=args.resume)
+    except NonFiniteLossError as exc:
+        print(f"train: {exc}")
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        val = result["val"] or {}
+        print(f"done: step {result['step']}, val mIoU {val.get('mean_iou')}, best {result['best']}, out {result['out_dir']}")
+    return 0
+
+
+def pretrain_arguments(parser: argparse.ArgumentParser) -> None:
+    from lipkit.models import ARCHS
+
+    parser.add_argument("--arch", choices=ARCHS, action="append", help="only this network (repeatable); default: both")
+    parser.add_argument("--ship-only", action="store_true", help="do not train: re-export and re-score finished runs")
+    parser.add_argument("--serial", action="store_true", help="train the networks one after the other in this process")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--print-config", action="store_true", help="print the TrainConfig of each network and exit")
+
+
+def pretrain_command(args: argparse.Namespace) -> int:
+    from lipkit import pretrain
+    from lipkit.models import ARCHS
+    from lipkit.recipe import rel
+
+    archs = tuple(args.arch or ARCHS)
+    if args.print_config:
+        for arch in archs:
+            print(f"# {arch}\n{pretrain.pretrain_config(arch).to_yaml()}")
+        return 0
+    if args.ship_only:
+        dests = [pretrain.ship(a) for a in archs]
+    else:
+        dests = pretrain.pretrain(archs, progress=not args.quiet, parallel=not args.serial)
+    other = f"val_seed{pretrain.OTHER_SEED}"
+    for dest in dests:
+        s = json.loads((dest / "scores.json").read_text())
+        print(f"{rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%, "
+              f"seed-{pretrain.OTHER_SEED} val mIoU {100 * s[other]['mean_iou']:.2f}%")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+def _scales(text: str) -> tuple[float, ...]:
+    from lipkit.evaluate import check_scales
+
+    try:
+        return check_scales([float(s) for s in text.split(",") if s.strip()])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--scales: {exc}; write e.g. 0.75,1,1.25") from None
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a lipkit checkpoint (last.pt / best.pt) or a shipped model.pt")
+    parser.add_argument("--scales", type=_scales, default=(1.0,), help="test scales, comma-separated (default 1)")
+    parser.add_argument("--flip", action="store_true", help="also average the mirrored image's logits (mirror classes swapped)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:N]")
+
+
+def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_arguments(parser)
+    parser.add_argument("--data-root", required=True, help="a LIP-format dataset folder")
+    parser.add_argument("--split", default="val", help="split to score (default val)")
+    parser.add_argument("--max-images", type=int, default=None, help="score only the first N images")
+    parser.add_argument("--out", default=None, help="also write the scores to this JSON file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Score a checkpoint on a split and print the headline numbers (and write --out JSON)."""
+    from lipkit.data import open_split
+    from lipkit.evaluate import evaluate
+    from lipkit.labels import get_label_set
+    from lipkit.training import load_model_from_checkpoint, resolve_device
+
+    device = resolve_device(args.device)
+    model, config = load_model_from_checkpoint(args.checkpoint, device=device)
+    label_set = get_label_set(config.data.label_set)
+    dataset = open_split(args.data_root, args.split, label_set)
+    scores = evaluate(model, dataset, label_set, scales=args.scales, flip=args.flip, device=device,
+                      max_images=args.max_images, progress=not args.no_progress)
+    print(f"{args.split}: {scores['num_images']} images, pixel acc {100 * scores['pixel_accuracy']:.2f}, "
+          f"mean acc {100 * scores['mean_accuracy']:.2f}, mIoU {100 * scores['mean_iou']:.2f} "
+          f"(absent as 0: {100 * scores['absent_zero']['mean_iou']:.2f}), joint error {scores['joint_error']}")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(scores, indent=1))
+    return 0
+
+
+def predict_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_arguments(parser)
+    parser.add_argument("images", nargs="+", help="image files to parse")
+    parser.add_argument("--out", required=True, help="folder for <name>.png (palette labels) and <name>_overlay.png")
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Parse each image; write its label map as a palette PNG and an overlay next to it in --out."""
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from lipkit.data import read_image, write_label_png
+    from lipkit.evaluate import predict_labels
+    from lipkit.labels import get_label_set
+    from lipkit.training import load_model_from_checkpoint, resolve_device
+    from lipkit.viz import overlay
+
+    stems = [Path(p).stem for p in args.images]
+    if len(set(stems)) != len(stems):
+        print("predict: two input images share a file name; outputs would overwrite each other")
+        return 2
+    device = resolve_device(args.device)
+    model, config = load_model_from_checkpoint(args.checkpoint, device=device)
+    label_set = get_label_set(config.data.label_set)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, stem in zip(tqdm(args.images, desc="predict"), stems):
+        image = read_image(path)
+        labels = predict_labels(model, image, scales=args.scales, flip=args.flip, label_set=label_set)
+        write_label_png(out_dir / f"{stem}.png", labels, label_set)
+        Image.fromarray(overlay(image, labels, label_set)).save(out_dir / f"{stem}_overlay.png")
+    print(f"wrote {2 * len(stems)} files to {out_dir}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ pipeline
+def reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    from lipkit.pipeline import PROFILES
+
+    parser.add_argument("--profile", default="smoke", choices=sorted(PROFILES), help="parameter profile (see --list)")
+    parser.add_argument("--data-root", default=None, help="real LIP root (required by the paper profile)")
+    parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip notebooks that succeeded last time with the same content and parameters")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter in every notebook that declares it, e.g. --param DEVICE=cuda "
+                             "(repeatable; VALUE is a Python literal or a string)")
+    parser.add_argument("--list", action="store_true", help="print the profile table and exit")
+    parser.add_argument("--store-outputs", action="store_true",
+                        help="instead: execute notebooks/NN_*.ipynb in place with their own (smoke) defaults, "
+                             "storing the outputs nbval compares against (after a change to them or to SynthLIP)")
+
+
+def reproduce_command(args: argparse.Namespace) -> int:
+    from lipkit import paths
+    from lipkit.pipeline import PipelineError, discover, parse_param, profile_table, reproduce, store_outputs
+
+    if args.list:
+        print(profile_table())
+        return 0
+    only = [s for s in args.only.split(",") if s.strip()] or None
+    try:
+        if args.store_outputs:
+            for nb in discover(paths.NOTEBOOKS_DIR, only):
+                start = time.perf_counter()
+                store_outputs(nb)
+                print(f"{nb.name}: outputs stored in {time.perf_counter() - start:.1f} s")
+            return 0
+        overrides = dict(parse_param(p) for p in args.param)
+        summary = reproduce(args.profile, data_root=args.data_root, only=only, resume=args.resume, params=overrides)
+    except PipelineError as err:
+        print(f"error: {err}")
+        return 2
+    print()
+    print(summary.table())
+    if summary.failure is not None:
+        print()
+        print(f"error: {summary.failure.error}")
+        print("Earlier notebooks' outputs are kept; fix the notebook and rerun with --resume to continue from it.")
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ dispatch
+Arguments = Callable[[argparse.ArgumentParser], None]
+Command = Callable[[argparse.Namespace], int]
+
+COMMANDS: dict[str, tuple[Arguments, Command, str]] = {
+    "synth": (synth_arguments, synth_command, "write a SynthLIP dataset in LIP (or PASCAL-Person-Part) layout"),
+    "check-data": (check_data_arguments, check_data_command, "scan a dataset split and report every problem"),
+    "stats": (stats_arguments, stats_command, "dataset statistics of a LIP-format split"),
+    "train": (train_arguments, train_command, "train a parsing model from a config"),
+    "evaluate": (evaluate_arguments, evaluate_command, "score a checkpoint on a split"),
+    "predict": (predict_arguments, predict_command, "parse images, write label PNGs and overlays"),
+    "pretrain": (pretrain_arguments, pretrain_command, "train the SynthLIP baselines and ship them in checkpoints/"),
+    "reproduce": (reproduce_arguments, reproduce_command, "run the numbered notebooks with papermill for a profile"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser (command names and one-line help; each command parses its own arguments)."""
+    parser = argparse.ArgumentParser(prog="python -m lipkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_arguments, _command, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv)  # prints help or the "invalid choice" error and exits
+        return 2
+    name, rest = argv[0], argv[1:]
+    add_arguments, command, help_text = COMMANDS[name]
+    parser = argparse.ArgumentParser(prog=f"python -m lipkit {name}", description=help_text)
+    add_arguments(parser)
+    return int(command(parser.parse_args(rest)) or 0)
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]
