@@ -8,7 +8,7 @@ live in ``lipkit.cli``, the counting in ``lipkit.metrics``.
 input is a bilinear resize of the image, each output's logits are bilinearly resized back
 (``align_corners=False``) and averaged. The flip test adds the logits of the mirrored image,
 mirrored back and with the left/right channels swapped (``label_set.flip_permutation``), so a
-left arm seen in the mirror votes for "left arm" in the original (lip_facts.md section 5).
+left arm seen in the mirror votes for "left arm" in the original (the flip test of LIP_SSL, CE2P and SCHP).
 
 ``evaluate`` scores a model on a dataset one image at a time at its original size (LIP images
 vary in size): one confusion matrix over the split (ground-truth 255 excluded), scores under both

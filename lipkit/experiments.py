@@ -38,7 +38,7 @@ from lipkit.models import ARCHS
 from lipkit.recipe import (CONTROL, PAPER, Recipe, Setting, baseline_config, baseline_name, check_shipped,
                            ensure_synthlip, finetune_config, finetune_name, rel)
 from lipkit.ssl import StructureSensitiveLoss, joint_error, labels_on_grid
-from lipkit.training import atomic_write_text, fit, load_model_from_checkpoint
+from lipkit.training import TrainConfig, atomic_write_text, fit, load_model_from_checkpoint
 
 METRICS = ("pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou")
 METRIC_NAMES = {"pixel_accuracy": "pixel acc", "mean_accuracy": "mean acc", "mean_iou": "mIoU",
@@ -157,13 +157,17 @@ def load_run(out_dir: str | Path, config: Any | None = None) -> Run | None:
     return Run(out_dir.name, out_dir, stored["config"], stored["final"], False, read_log(out_dir))
 
 
-def train_or_load(config: Any, force: bool = False) -> Run:
+def train_or_load(config: TrainConfig, force: bool = False, progress: bool = True, quiet: bool = False) -> Run:
     """Reuse ``<out_dir>/scores.json`` when the same config wrote it, else train (``lipkit.training.fit``).
 
-    A stale folder (another config, or an interrupted run) is trained again from scratch.
+    A stale folder (another config, or an interrupted run) is trained again from scratch. Says in
+    one line which it does (unless ``quiet``); training shows fit's progress bar when ``progress``.
     """
     run = None if force else load_run(config.out_dir, config)
+    name = rel(paths.resolve(config.out_dir))
     if run is not None:
+        if not quiet:
+            print(f"{name}: reused (trained earlier with this config)")
         return run
     if config.init_checkpoint:
         init = paths.resolve(config.init_checkpoint)
@@ -171,9 +175,11 @@ def train_or_load(config: Any, force: bool = False) -> Run:
             raise FileNotFoundError(f"init_checkpoint {init} is missing: train the baseline first "
                                     "(train_or_load(baseline_config(...)), or use finetune())")
     out_dir = paths.resolve(config.out_dir)
-    for name in ("scores.json", "metrics.jsonl", "last.pt", "best.pt"):
-        (out_dir / name).unlink(missing_ok=True)
-    fit(config, resume=False)
+    for stale in ("scores.json", "metrics.jsonl", "last.pt", "best.pt"):
+        (out_dir / stale).unlink(missing_ok=True)
+    if not quiet:
+        print(f"{name}: training, {f'{config.iterations} steps' if config.iterations else f'{config.epochs} epochs'}")
+    fit(TrainConfig.from_dict({**config.to_dict(), "progress": progress}), resume=False)
     run = load_run(out_dir, config)
     if run is None:
         raise RuntimeError(f"training finished but {out_dir / 'scores.json'} holds no final validation")
@@ -181,11 +187,11 @@ def train_or_load(config: Any, force: bool = False) -> Run:
     return run
 
 
-def shipped_run(recipe: Recipe, arch: str = "deeplabv2") -> Run:
+def shipped_run(recipe: Recipe, arch: str = "deeplabv2", quiet: bool = False) -> Run:
     """The shipped ``arch`` baseline as a Run: its training log, and its scores on *this* recipe's val split.
 
     Scores are cached in ``runs/<profile>/shipped_<arch>/scores.json``, keyed by the model file's
-    hash and the data, so 03-05 reuse what 02 computed.
+    hash and the data, so 03-05 reuse what 02 computed (one line says which, unless ``quiet``).
     """
     config = check_shipped(recipe, arch).to_dict()
     folder = paths.shipped_dir(arch)
@@ -199,24 +205,29 @@ def shipped_run(recipe: Recipe, arch: str = "deeplabv2") -> Run:
     if stored.get("key") != key:
         model, _ = load_model_from_checkpoint(weights, device="cpu" if recipe.device == "auto" else recipe.device)
         val = LIPDataset(root, "val")
-        scores = evaluate(model, val, max_images=recipe.val_images or None, progress=False)
+        if not quiet:
+            print(f"{rel(folder)}: scoring the shipped model on this profile's val split")
+        scores = evaluate(model, val, max_images=recipe.val_images or None, progress=not quiet)
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps({"key": key, "final": scores, "config": config}, indent=1))
         stored = {"final": scores}
+    elif not quiet:
+        print(f"{rel(folder)}: scores on this val split reused from {rel(path)}")
     return Run(f"shipped_{arch}", out_dir, config, stored["final"], False, read_log(folder), weights=weights)
 
 
-def baseline(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> Run:
+def baseline(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0, quiet: bool = False) -> Run:
     """The baseline fine-tuning starts from: the shipped one (``baselines="shipped"``) or the seed's, trained here."""
     if recipe.baselines == "shipped":
-        return shipped_run(recipe, arch)
-    return train_or_load(baseline_config(recipe, arch, seed))
+        return shipped_run(recipe, arch, quiet=quiet)
+    return train_or_load(baseline_config(recipe, arch, seed), quiet=quiet)
 
 
 def finetune(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str | None = None) -> Run:
     """Get the ``arch`` baseline (default ``recipe.ssl_arch``), then fine-tune it with ``setting`` (trained or reused)."""
     arch = arch or recipe.ssl_arch
-    baseline(recipe, arch, seed)
+    if recipe.baselines == "train":  # a shipped baseline's file is already there (checked by setup)
+        baseline(recipe, arch, seed)
     return train_or_load(finetune_config(recipe, setting, seed, arch))
 
 

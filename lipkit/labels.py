@@ -1,7 +1,7 @@
 """Label sets of the human-parsing datasets lipkit reads, and the LIP pose joints.
 
 Ids, names, palettes and mirror pairs follow the LIP authors' releases (LIP_SSL, JPPNet, CIHP_PGN)
-and mmsegmentation; see ``shared/reference/lip_facts.md`` section 1. Left and right are the
+and mmsegmentation. Left and right are the
 *person's own* sides, so a horizontal flip of an image must swap each mirror pair in its label.
 
 This module imports nothing else from lipkit.

@@ -1,6 +1,6 @@
 """Benchmark scores for human parsing: a confusion matrix, the LIP scores, left/right confusion.
 
-Protocol (``shared/reference/lip_facts.md`` section 5): one K x K confusion matrix ``C`` over a whole
+Protocol (the paper's Table 2 metrics, as LIP_SSL's evaluation script computes them): one K x K confusion matrix ``C`` over a whole
 split (rows = ground truth, columns = prediction), ground-truth ``ignore_index`` (255) excluded.
 
 - pixel accuracy ``sum_i C_ii / sum_ij C_ij``

@@ -1,7 +1,7 @@
 """Self-supervised structure-sensitive learning (SSL): joints from parsing maps and the SSL loss.
 
 Gong et al., CVPR 2017, section 4, and its release (Engineering-Course/LIP_SSL, Caffe fork
-caffe_ssl); the facts are in ``shared/reference/lip_facts.md`` section 3. No pose annotation is
+caffe_ssl, its structure-sensitive loss layer and training configs). No pose annotation is
 used: a "joint" is the centre of a merged region of the parsing map (9 for LIP), computed for the
 prediction (argmax of the logits) and for the ground truth on the logits' grid. Each joint becomes a
 Gaussian heatmap and the joint error of an image is ``0.05 * 1/2 * sum (H_pred - H_gt)^2``.
@@ -45,7 +45,7 @@ from lipkit.labels import IGNORE_INDEX, LabelSet
 
 Groups = tuple[tuple[int, ...], ...]
 
-# The 9 joints of the release (lip_facts.md section 3). Ids 0, 3, 6, 8, 10 and 255 join no joint.
+# The 9 joints of the release (LIP_SSL's joint layer). Ids 0, 3, 6, 8, 10 and 255 join no joint.
 LIP_JOINT_GROUPS: Groups = (
     (1, 2, 4, 13),  # head: hat, hair, sunglasses, face
     (5, 7, 11),  # upper body: upper-clothes, coat, scarf

@@ -152,12 +152,12 @@ def palette_legend(label_set: LabelSet = LIP, ncols: int = 4) -> Figure:
 # ----------------------------------------------------------------------------- per-class bars
 def class_bars(values: Any, label_set: LabelSet = LIP, ylabel: str = "", title: str = "", log: bool = False,
                skip_background: bool = False, sort: bool = False, colors: str = "palette",
-               annotate: bool = False, ax: Axes | None = None) -> Figure:
+               annotate: bool = False, integer: bool = False, ax: Axes | None = None) -> Figure:
     """Bars per class of one series (array/Series of length K) or several (DataFrame, one column each).
 
     One series is drawn in the classes' palette colours (``colors="palette"``); several series
     are grouped bars with a legend (e.g. per-class IoU of baseline vs SSL). ``sort`` orders
-    classes by the first series, descending.
+    classes by the first series, descending; ``integer`` keeps the value axis on whole numbers (counts).
     """
     frame = values.to_frame() if isinstance(values, pd.Series) else values
     if not isinstance(frame, pd.DataFrame):
@@ -187,6 +187,8 @@ def class_bars(values: Any, label_set: LabelSet = LIP, ylabel: str = "", title: 
     ax.set_xticks(x, [label_set.classes[i] for i in ids], rotation=60, ha="right", fontsize=8)
     if log:
         ax.set_yscale("log")
+    elif integer:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
@@ -198,7 +200,7 @@ def class_bars(values: Any, label_set: LabelSet = LIP, ylabel: str = "", title: 
 def images_per_class(stats: Any, sort: bool = True) -> Figure:
     """Number of images containing each class (the LIP paper's label-distribution figure)."""
     table = stats.class_table()
-    return class_bars(table["images"], stats.label_set, ylabel="images", sort=sort, skip_background=True,
+    return class_bars(table["images"], stats.label_set, ylabel="images", sort=sort, skip_background=True, integer=True,
                       title=f"Images per class ({stats.num_images} images, split {stats.split!r})")
 
 
@@ -235,9 +237,9 @@ def heatmap(frame: pd.DataFrame, title: str = "", fmt: str = ".2f", cmap: str = 
     """A labelled heatmap of any square or rectangular table (co-occurrence, confusion)."""
     import seaborn as sns
 
-    fig = Figure(figsize=(0.42 * frame.shape[1] + 3, 0.38 * frame.shape[0] + 1.5), layout="constrained")
+    fig = Figure(figsize=(0.5 * frame.shape[1] + 3, 0.42 * frame.shape[0] + 1.5), layout="constrained")
     ax = fig.subplots()
-    sns.heatmap(frame, ax=ax, annot=annot, fmt=fmt, cmap=cmap, vmin=vmin, vmax=vmax, annot_kws={"fontsize": 6},
+    sns.heatmap(frame, ax=ax, annot=annot, fmt=fmt, cmap=cmap, vmin=vmin, vmax=vmax, annot_kws={"fontsize": 8},
                 cbar_kws={"label": cbar_label}, square=frame.shape[0] == frame.shape[1])
     ax.set_title(title, fontsize=10)
     ax.tick_params(labelsize=8)
@@ -245,15 +247,16 @@ def heatmap(frame: pd.DataFrame, title: str = "", fmt: str = ".2f", cmap: str = 
 
 
 def cooccurrence(stats: Any, mode: str = "conditional", skip_background: bool = True) -> Figure:
-    """Co-occurrence heatmap; ``conditional`` row i, column j = P(j in image | i in image)."""
+    """Co-occurrence heatmap; ``conditional`` row i, column j = P(j in image | i in image), in percent."""
     frame = stats.cooccurrence(mode)
     if skip_background:
         frame = frame.iloc[1:, 1:]
-    title = {"conditional": "P(column class present | row class present)",
-             "jaccard": "Jaccard overlap of the images containing each pair",
+    title = {"conditional": "P(column class present | row class present), %",
+             "jaccard": "Jaccard overlap of the images containing each pair, %",
              "count": "Images containing both classes"}[mode]
-    return heatmap(frame, title=title, fmt=".0f" if mode == "count" else ".2f", vmin=0,
-                   vmax=None if mode == "count" else 1)
+    if mode != "count":
+        frame = 100 * frame
+    return heatmap(frame, title=title, fmt=".0f", vmin=0, vmax=None if mode == "count" else 100)
 
 
 def size_distribution(stats: Any) -> Figure:
@@ -268,6 +271,7 @@ def size_distribution(stats: Any) -> Figure:
     counts = np.bincount(sizes["classes_present"].to_numpy(dtype=int), minlength=1)
     ax2.bar(np.arange(len(counts)), counts, color="0.4")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("person classes present in the image")
     ax2.set_ylabel("images")
     ax2.set_title("Parts visible per image", fontsize=10)
@@ -286,6 +290,7 @@ def count_bars(counts: Mapping[str, pd.Series], title: str = "") -> Figure:
         ax.bar([str(i) for i in series.index], series.to_numpy(), color="0.4")
         ax.set_title(name, fontsize=10)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("images")
     if title:
         fig.suptitle(title, fontsize=10)
@@ -321,6 +326,7 @@ def pose_visibility(stats: Any) -> Figure:
     per = stats.joints_per_image()
     ax2.bar(per.index, per.to_numpy(), color="0.4")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("joints annotated")
     ax2.set_ylabel("images")
     return fig

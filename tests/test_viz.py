@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ from PIL import Image
 
 from lipkit import viz
 from lipkit.labels import LIP, PASCAL_PERSON_PART
+from lipkit.ssl import LIP_JOINT_GROUPS
 from lipkit.stats import stats_from_labels
 from lipkit.widgets import browse
 
@@ -124,15 +127,41 @@ def test_browser_panels_and_toggles():
     fig = b.figure(1)
     assert fig.axes[0].get_title() == "image" and len(fig.axes[0].collections) == 0
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), items[1]["image"])
+    assert fig._suptitle.get_text().startswith("sample 2 of 3")  # 1-based, as the slider
+    b.show_joints = True  # the SSL joints of the two label panels: one marker per present joint group
+    fig = b.figure(1)
+    present = {g for g, ids in enumerate(LIP_JOINT_GROUPS) if np.isin(items[1]["label"], ids).any()}
+    assert [len(ax.collections[0].get_offsets()) for ax in fig.axes[1:]] == [len(present)] * 2
     with pytest.raises(IndexError):
         b.figure(3)
+    b.show_joints = False
     box = b.widget  # builds the ipywidgets view and renders the first sample
-    slider = box.children[0].children[1]
-    image = box.children[1]
+    controls = box.children[0].children
+    assert [getattr(c, "description", "") for c in controls] == ["<", "sample", ">", "overlay", "pose joints", "parsing joints"]
+    slider, image = controls[1], box.children[1]
+    assert (slider.min, slider.max, slider.value) == (1, 3, 1)
     first = image.value
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
-    slider.value = 2
+    slider.value = 3
     assert b.index == 2
     assert image.value != first and image.value == b.png(2)  # the view follows the slider
+    with Image.open(io.BytesIO(first)) as a, Image.open(io.BytesIO(image.value)) as c:  # a fixed size
+        assert a.size == c.size == (b.width_px, b.height_px)
+    controls[5].value = True
+    assert b.show_joints and image.value == b.png(2)
+
+
+def test_browser_shows_only_controls_that_change_the_view():
+    items = [_sample(i, pose=False) for i in range(2)]  # validation items: no pose
+    box = browse(items, LIP).widget
+    assert [getattr(c, "description", "") for c in box.children[0].children] == ["<", "sample", ">", "overlay",
+                                                                                  "parsing joints"]
+    tall, wide = _sample(0, h=30, w=10, pose=False), _sample(1, h=10, w=30, pose=False)
+    b = browse([tall, wide], LIP)
+    with Image.open(io.BytesIO(b.png(0))) as a, Image.open(io.BytesIO(b.png(1))) as c:
+        assert a.size == c.size  # portrait and landscape samples: the same view size
+
+
+def test_browser_refuses_an_empty_list():
     with pytest.raises(ValueError, match="empty"):
         browse([])
