@@ -20,7 +20,7 @@ LIP_SPLITS = ("train", "val", "test")
 
 # ------------------------------------------------------------------------------------------ data
 def synth_arguments(parser: argparse.ArgumentParser) -> None:
-    from lipkit.data.synth import FORMATS  # start-up time: the generator's imports
+    from lipkit.data.synth import FORMATS, LAYOUTS  # start-up time: the generator's imports
 
     parser.add_argument("root", type=Path, help="output folder (created; a previous SynthLIP there is replaced)")
     parser.add_argument("--train", type=int, default=2000, help="training images (default 2000)")
@@ -30,7 +30,9 @@ def synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-size", type=int, default=100, help="smallest image side in pixels (default 100)")
     parser.add_argument("--max-size", type=int, default=500, help="largest image side in pixels (default 500)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
-    parser.add_argument("--format", choices=FORMATS, default="lip", help="output layout and label set")
+    parser.add_argument("--format", choices=FORMATS, default="lip", help="label set and its folder family")
+    parser.add_argument("--layout", choices=LAYOUTS, default="flat",
+                        help="LIP folders: flat (lipkit's) or official (as LIP's archives unpack, extra nesting included)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -40,11 +42,12 @@ def synth_command(args: argparse.Namespace) -> int:
     try:
         root = make_synthlip(args.root, args.train, args.val, args.test, seed=args.seed,
                              size_range=(args.min_size, args.max_size), workers=args.workers,
-                             format=args.format, progress=not args.quiet)
+                             format=args.format, progress=not args.quiet, layout=args.layout)
     except (ValueError, FileExistsError) as exc:
         print(f"synth: {exc}")
         return 2
-    print(f"SynthLIP ({args.format}) written to {root}: train {args.train}, val {args.val}, test {args.test}")
+    print(f"SynthLIP ({args.format}, {args.layout} layout) written to {root}: "
+          f"train {args.train}, val {args.val}, test {args.test}")
     return 0
 
 

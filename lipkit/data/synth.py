@@ -35,6 +35,9 @@ from lipkit.labels import LIP, PASCAL_PERSON_PART
 
 VERSION = "1.0"
 FORMATS = ("lip", "pascal-person-part")
+LAYOUTS = ("flat", "official")  # LIP's folders: lipkit's flat layout, or exactly as the official archives unpack
+_OFFICIAL_IMAGES = "TrainVal_images/TrainVal_images"  # with the extra level the zip-inside-a-zip gives
+_OFFICIAL_LABELS = "TrainVal_parsing_annotations/TrainVal_parsing_annotations"
 SPLITS = ("train", "val", "test")
 JPEG_QUALITY = 90
 VIEWS = ("front", "back", "left", "right")
@@ -336,10 +339,25 @@ def _colourise(rng, mat: np.ndarray, materials: list[R.Material], h: int, w: int
 
 
 # ----------------------------------------------------------------------------------- writing
-def _dirs(fmt: str, split: str) -> tuple[str, str | None]:
-    if fmt == "lip":
-        return f"{split}_images", (f"{split}_segmentations" if split != "test" else None)
-    return "JPEGImages", "SegmentationPart"
+def _dirs(fmt: str, split: str, layout: str = "flat") -> tuple[str, str | None]:
+    """Image and label folders of a split, relative to the root (see ``lipkit.data.layout``)."""
+    if fmt != "lip":
+        return "JPEGImages", "SegmentationPart"
+    if layout == "official":
+        if split == "test":
+            return "Testing_images/testing_images", None
+        return f"{_OFFICIAL_IMAGES}/{split}_images", f"{_OFFICIAL_LABELS}/{split}_segmentations"
+    return f"{split}_images", (f"{split}_segmentations" if split != "test" else None)
+
+
+def _list_paths(fmt: str, split: str, layout: str) -> tuple[str, str | None]:
+    """The id list and the pose CSV of a split (None: no pose file), relative to the root."""
+    pose = f"lip_{split}_set.csv" if fmt == "lip" and split != "test" else None
+    if fmt != "lip" or layout == "flat":
+        return f"{split}_id.txt", pose
+    if split == "test":
+        return "Testing_images/test_id.txt", None
+    return f"{_OFFICIAL_IMAGES}/{split}_id.txt", f"TrainVal_pose_annotations/{pose}"
 
 
 def sample_id(split: str, index: int) -> str:
@@ -352,11 +370,11 @@ _PASCAL_PALETTE[: 3 * PASCAL_PERSON_PART.num_classes] = PASCAL_PERSON_PART.palet
 
 
 def _work(task: tuple) -> tuple[str, np.ndarray, dict]:
-    root, split, index, cfg = task
+    root, split, index, cfg, layout = task
     config = SynthConfig(**cfg)
     sample = render_sample(image_rng(config.seed, split, index), config, parts=config.format != "lip")
     ident = sample_id(split, index)
-    img_dir, lab_dir = _dirs(config.format, split)
+    img_dir, lab_dir = _dirs(config.format, split, layout)
     Image.fromarray(sample.image).save(Path(root) / img_dir / f"{ident}.jpg", quality=JPEG_QUALITY)
     if config.format == "lip":
         if lab_dir is not None:
@@ -369,12 +387,12 @@ def _work(task: tuple) -> tuple[str, np.ndarray, dict]:
     return ident, sample.pose, meta
 
 
-def _prepare_root(root: Path, fmt: str, counts: dict[str, int]) -> None:
+def _prepare_root(root: Path, fmt: str, counts: dict[str, int], layout: str = "flat") -> None:
     """Create the folders; a previous SynthLIP under ``root`` is replaced, anything else is refused."""
     root.mkdir(parents=True, exist_ok=True)
     previous = (root / "synthlip.json").is_file()
     for split, n in counts.items():
-        for d in _dirs(fmt, split):
+        for d in _dirs(fmt, split, layout):
             if d is None:
                 continue
             folder = root / d
@@ -385,22 +403,42 @@ def _prepare_root(root: Path, fmt: str, counts: dict[str, int]) -> None:
                 for f in folder.iterdir():
                     if f.suffix in (".jpg", ".png") and f.name.startswith("synth_"):
                         f.unlink()
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def _write_lists(root: Path, fmt: str, layout: str, results: dict[str, list]) -> None:
+    """Each split's id list, pose CSV (LIP) and ``meta_<split>.jsonl``, in index order."""
+    for split, rows in results.items():
+        id_list, pose_csv = _list_paths(fmt, split, layout)
+        (root / id_list).write_text("".join(r[0] + "\n" for r in rows), encoding="utf-8")
+        with open(root / f"meta_{split}.jsonl", "w", encoding="utf-8") as fh:
+            for _, _, meta in rows:
+                fh.write(json.dumps(meta, sort_keys=True) + "\n")
+        if pose_csv is not None:
+            (root / pose_csv).parent.mkdir(parents=True, exist_ok=True)
+            write_pose_csv(root / pose_csv, [(i, p) for i, p, _ in rows])
 
 
 def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int = 0, seed: int = 0,
                   size_range: tuple[int, int] = (100, 500), workers: int | None = None, format: str = "lip",
-                  occluder_p: float = 0.28, bystander_p: float = 0.12, progress: bool = True) -> Path:
+                  occluder_p: float = 0.28, bystander_p: float = 0.12, progress: bool = True,
+                  layout: str = "flat") -> Path:
     """Write a SynthLIP dataset under ``root`` and return ``root``.
 
     ``format="lip"``: ``{split}_images/<id>.jpg``, ``{train,val}_segmentations/<id>.png`` (id PNGs),
     ``{split}_id.txt``, ``lip_{train,val}_set.csv`` (pose) and ``meta_{split}.jsonl``.
     ``format="pascal-person-part"``: ``JPEGImages/``, ``SegmentationPart/`` (palette PNGs, 7 parts)
     and ``{split}_id.txt``, with the same people. Both write ``synthlip.json`` (version, arguments).
+    ``layout="official"`` (LIP only) writes the same files where LIP's official archives put them
+    (``TrainVal_images/TrainVal_images/{train,val}_images`` and ``*_id.txt``,
+    ``TrainVal_parsing_annotations/TrainVal_parsing_annotations/*_segmentations``,
+    ``TrainVal_pose_annotations/lip_*_set.csv``, ``Testing_images/testing_images`` + ``test_id.txt``).
     ``workers`` processes render in parallel (default: all CPUs); the files do not depend on it.
     """
     if format not in FORMATS:
         raise ValueError(f"format={format!r}: choose one of {', '.join(FORMATS)}")
+    if layout not in LAYOUTS or (layout == "official" and format != "lip"):
+        raise ValueError(f"layout={layout!r}: choose one of {', '.join(LAYOUTS)} (official: LIP's format only)")
     counts = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
     for split, n in counts.items():
         if n < 0:
@@ -412,9 +450,9 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
                          bystander_p=float(bystander_p), format=format)
     root = Path(root)
     counts = {k: v for k, v in counts.items() if v > 0}
-    _prepare_root(root, format, counts)
+    _prepare_root(root, format, counts, layout)
     cfg = asdict(config)
-    tasks = [(str(root), split, i, cfg) for split, n in counts.items() for i in range(n)]
+    tasks = [(str(root), split, i, cfg, layout) for split, n in counts.items() for i in range(n)]
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(tasks)))
     from tqdm.auto import tqdm
 
@@ -430,15 +468,8 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
                 results[t[1]].append(res)
                 bar.update()
     bar.close()
-    for split, rows in results.items():
-        ids = [r[0] for r in rows]
-        (root / f"{split}_id.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
-        with open(root / f"meta_{split}.jsonl", "w", encoding="utf-8") as fh:
-            for _, _, meta in rows:
-                fh.write(json.dumps(meta, sort_keys=True) + "\n")
-        if format == "lip" and split != "test":
-            write_pose_csv(root / f"lip_{split}_set.csv", [(i, p) for i, p, _ in rows])
-    info = {"generator": "lipkit.data.synth", "version": VERSION, "format": format,
+    _write_lists(root, format, layout, results)
+    info = {"generator": "lipkit.data.synth", "version": VERSION, "format": format, "layout": layout,
             "label_set": LIP.name if format == "lip" else PASCAL_PERSON_PART.name,
             "counts": counts, "jpeg_quality": JPEG_QUALITY, **{k: v for k, v in cfg.items() if k != "format"},
             "pose_visibility": "nan: outside the image or behind an occluder; v=0 visible; v=1 covered by the person's own body",
