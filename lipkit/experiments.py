@@ -160,8 +160,10 @@ def load_run(out_dir: str | Path, config: Any | None = None) -> Run | None:
 def train_or_load(config: TrainConfig, force: bool = False, progress: bool = True, quiet: bool = False) -> Run:
     """Reuse ``<out_dir>/scores.json`` when the same config wrote it, else train (``lipkit.training.fit``).
 
-    A stale folder (another config, or an interrupted run) is trained again from scratch. Says in
-    one line which it does (unless ``quiet``); training shows fit's progress bar when ``progress``.
+    A run of the same config that was interrupted (``last.pt`` and ``config.yaml`` there, no
+    ``scores.json``) resumes exactly where it stopped; a folder of another config is trained again
+    from scratch. Says in one line which it does (unless ``quiet``); training shows fit's progress
+    bar when ``progress``.
     """
     run = None if force else load_run(config.out_dir, config)
     name = rel(paths.resolve(config.out_dir))
@@ -175,16 +177,30 @@ def train_or_load(config: TrainConfig, force: bool = False, progress: bool = Tru
             raise FileNotFoundError(f"init_checkpoint {init} is missing: train the baseline first "
                                     "(train_or_load(baseline_config(...)), or use finetune())")
     out_dir = paths.resolve(config.out_dir)
-    for stale in ("scores.json", "metrics.jsonl", "last.pt", "best.pt"):
-        (out_dir / stale).unlink(missing_ok=True)
+    resume = _interrupted_run_of(out_dir, config)
+    if not resume:
+        for stale in ("scores.json", "metrics.jsonl", "last.pt", "best.pt"):
+            (out_dir / stale).unlink(missing_ok=True)
     if not quiet:
-        print(f"{name}: training, {f'{config.iterations} steps' if config.iterations else f'{config.epochs} epochs'}")
-    fit(TrainConfig.from_dict({**config.to_dict(), "progress": progress}), resume=False)
+        steps = f"{config.iterations} steps" if config.iterations else f"{config.epochs} epochs"
+        print(f"{name}: {'resuming an interrupted run' if resume else 'training'}, {steps}")
+    fit(TrainConfig.from_dict({**config.to_dict(), "progress": progress}), resume=resume)
     run = load_run(out_dir, config)
     if run is None:
         raise RuntimeError(f"training finished but {out_dir / 'scores.json'} holds no final validation")
     run.trained = True
     return run
+
+
+def _interrupted_run_of(out_dir: Path, config: TrainConfig) -> bool:
+    """Whether ``out_dir`` holds an unfinished run of ``config`` (its config.yaml and a last.pt)."""
+    stored = out_dir / "config.yaml"
+    if not (stored.is_file() and (out_dir / "last.pt").is_file()):
+        return False
+    try:
+        return _comparable(TrainConfig.from_yaml(stored).to_dict()) == _comparable(config.to_dict())
+    except ValueError:  # a config of an older lipkit: train again
+        return False
 
 
 def shipped_run(recipe: Recipe, arch: str = "deeplabv2", quiet: bool = False) -> Run:

@@ -15,6 +15,7 @@ from lipkit import paths
 from lipkit.data.synth import read_meta
 from lipkit.labels import LIP
 from lipkit.metrics import mean_left_right_confusion
+from lipkit.training import fit
 
 
 def _frame() -> pd.DataFrame:
@@ -161,6 +162,26 @@ def test_train_or_load_trains_once_and_released_equals_control(tmp_path, monkeyp
     assert ex.load_run(changed.out_dir, changed) is None
     rows = ex.collect_scores([({"setting": "control", "seed": 0}, control), ({"setting": "paper", "seed": 0}, paper)])
     assert list(rows["setting"]) == ["control", "paper"] and rows["mean_iou"].between(0, 100).all()
+
+
+def test_train_or_load_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, capsys):
+    """A GPU run killed at step k of many continues from last.pt, and ends where an uninterrupted one ends."""
+    monkeypatch.setattr(paths, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
+    r = ex.Recipe(profile="t", synth_train=8, synth_val=3, synth_min_px=40, synth_max_px=56, width=0.125, crop_size=41,
+                  batch_size=4, base_steps=4, threads=1, baselines="train")
+    cfg = ex.baseline_config(r)
+    straight = ex.train_or_load(cfg.with_overrides([f"out_dir={tmp_path / 'straight'}"]), progress=False)
+    fit(cfg.with_overrides(["checkpoint_every=1"]), stop_after=2)  # "killed" after step 2: last.pt, no scores.json
+    capsys.readouterr()
+    resumed = ex.train_or_load(cfg.with_overrides(["checkpoint_every=1"]), progress=False)
+    assert "resuming an interrupted run" in capsys.readouterr().out
+    assert resumed.trained and resumed.scores["confusion_matrix"] == straight.scores["confusion_matrix"]
+    steps = resumed.log[resumed.log["kind"] == "train"]["step"].tolist()
+    assert steps == sorted(set(steps)) and steps[-1] == 4  # the log continued, no line twice
+    other = cfg.with_overrides(["checkpoint_every=1", "optim.lr=0.01"])  # another config: from scratch
+    ex.train_or_load(other, progress=False)
+    assert "training, 4 steps" in capsys.readouterr().out
 
 
 def test_finetune_without_baseline_says_what_to_do(tmp_path, monkeypatch):

@@ -138,6 +138,7 @@ def _timeless_log(path: Path) -> list[dict]:
     for x in lines:
         x.pop("elapsed_s", None)
         x.pop("img_per_s", None)
+        x.pop("peak_rss_mb", None)
     return lines
 
 

@@ -194,6 +194,16 @@ def test_local_path_loads_and_missing_or_unexpected_keys_raise(tmp_path):
         build_model("deeplabv2", "resnet18", K, pretrained=tmp_path / "absent.pth")
 
 
+def test_a_folder_of_torchvision_files_serves_each_backbone(tmp_path):
+    """pretrained=<folder>: each network loads its own torchvision file from it (the paper profile has two)."""
+    r18 = fake_state_dict(torchvision_resnet_shapes(18), seed=4)
+    torch.save(r18, tmp_path / "resnet18-f37072fd.pth")
+    model = build_model("deeplabv2", "resnet18", K, pretrained=tmp_path)
+    assert torch.equal(model.backbone.conv1.weight, r18["conv1.weight"])
+    with pytest.raises(PretrainedWeightsError, match="resnet34-b627a593.pth': no such file"):
+        build_model("deeplabv2", "resnet34", K, pretrained=tmp_path)
+
+
 def test_offline_imagenet_request_says_how_to_get_the_file(monkeypatch):
     def offline(url, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")

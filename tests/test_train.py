@@ -179,6 +179,7 @@ def _strip_timing(text: str) -> list[dict]:
     for x in lines:
         x.pop("elapsed_s", None)
         x.pop("img_per_s", None)
+        x.pop("peak_rss_mb", None)
     return lines
 
 

@@ -1,7 +1,9 @@
 """ImageNet initialisation of backbones from torchvision's official checkpoints.
 
 ``pretrained="imagenet"`` downloads through ``torch.hub.load_state_dict_from_url`` (cached under
-``torch.hub.get_dir()/checkpoints``); a path loads a local copy of the same file. The
+``torch.hub.get_dir()/checkpoints``); a file path loads a local copy of the same file, and a folder
+path loads the file of torchvision's name in it (``resnet101-63fe2227.pth``, ``vgg16-397923af.pth``),
+so one folder serves both networks of a profile. The
 classification head (``fc.*`` for ResNet, ``classifier.*`` for VGG) is dropped and everything
 else must match the backbone exactly (strict loading); any other difference raises
 ``PretrainedWeightsError`` listing the missing and unexpected keys.
@@ -17,7 +19,7 @@ import torch
 from torch import hub, nn
 
 __all__ = ["HEAD_PREFIXES", "IMAGENET_URLS", "PretrainedWeightsError", "fetch_imagenet_state_dict",
-           "load_backbone_state_dict", "load_pretrained"]
+           "imagenet_filename", "load_backbone_state_dict", "load_pretrained"]
 
 # torchvision's ImageNet checkpoints (IMAGENET1K_V1 weights of torchvision.models; the file name
 # carries the first hex digits of the SHA-256, which torch.hub checks).
@@ -64,7 +66,7 @@ def fetch_imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
 def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise PretrainedWeightsError(f"pretrained={str(path)!r}: no such file. "
-                                     f"Pass 'imagenet' or a torchvision checkpoint path. {_how_to_get(name)}")
+                                     f"Pass 'imagenet', a torchvision checkpoint path, or a folder holding {imagenet_filename(name)}. {_how_to_get(name)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors differ across torch versions
@@ -101,10 +103,18 @@ def load_backbone_state_dict(backbone: nn.Module, state_dict: Mapping[str, torch
     backbone.load_state_dict(state, strict=True)
 
 
+def imagenet_filename(name: str) -> str:
+    """torchvision's file name of the ImageNet checkpoint of ``name`` (what a local folder must hold)."""
+    if name not in IMAGENET_URLS:
+        raise ValueError(f"backbone={name!r}: no ImageNet weights; expected one of {sorted(IMAGENET_URLS)}")
+    return IMAGENET_URLS[name].rsplit("/", 1)[-1]
+
+
 def load_pretrained(backbone: nn.Module, name: str, pretrained: str | Path) -> None:
-    """Initialise ``backbone`` from "imagenet" (download/cache) or a local checkpoint path."""
+    """Initialise ``backbone`` from "imagenet" (download/cache), a checkpoint file, or a folder of them."""
     if isinstance(pretrained, str) and pretrained == "imagenet":
         state = fetch_imagenet_state_dict(name)
     else:
-        state = _read_state_dict(Path(pretrained), name)
+        path = Path(pretrained).expanduser()
+        state = _read_state_dict(path / imagenet_filename(name) if path.is_dir() else path, name)
     load_backbone_state_dict(backbone, state, name)

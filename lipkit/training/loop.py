@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -273,11 +274,19 @@ def log_train_line(trainer: Trainer, state: TrainState, clock: tuple[float, int]
     record = {"kind": "train", "step": state.step, "epoch": state.step / spe,
               "lr": trainer.optimizer.param_groups[0]["lr"], **dict(zip(LOGGED, means)),
               "images": state.step * config.batch_size,
-              "img_per_s": (state.step * config.batch_size - clock[1]) / max(elapsed, 1e-9), "elapsed_s": elapsed}
+              "img_per_s": (state.step * config.batch_size - clock[1]) / max(elapsed, 1e-9), "elapsed_s": elapsed,
+              "peak_rss_mb": peak_rss_mb()}
     append_log(trainer, state, record)
     state.last_train = record
     state.sums = _zero_sums()
     return record
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, and of its largest finished child (DataLoader workers), MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # Linux reports kilobytes
 
 
 def validate_if_due(trainer: Trainer, state: TrainState, done: bool) -> dict | None:
