@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lipkit)" >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	touch $(STAMP)
 
 test: test-unit test-notebooks
@@ -43,3 +43,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf runs data/synthlip .pytest_cache
+
+# Every notebook as a student meets it: JupyterLab + Debian's Chromium (apt-get install chromium),
+# Run All, then errors, stderr, figures, widgets and their controls; screenshots in runs/browser/.
+.PHONY: test-browser
+test-browser: $(STAMP)
+	LIPKIT_BROWSER_TEST=1 $(PY) -m pytest -q -p no:cacheprovider tests/browser $(PYTEST_ARGS)
