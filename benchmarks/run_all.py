@@ -85,6 +85,8 @@ BENCHES: list[Bench] = [
     Bench("check_data", "bench_check_data.py", ["--n", "500"], 3, 900, "check-data scan rate on one core"),
     Bench("stats", "bench_stats.py", ["--n", "500"], 3, 900, "dataset statistics rate"),
     Bench("synth", "bench_synth.py", ["--no-stats"], 1, 900, "SynthLIP generation, 2,000 train + 500 val on 2 workers"),
+    Bench("score", "bench_score.py", [], 1, 1200,
+          "python -m lipkit score: 10,000 LIP-val-sized prediction PNGs and their ground truth decoded and scored"),
 ]
 
 TRAIN_SMALL, TRAIN_R101 = "small (deeplabv2", "ResNet-101 @ 321"
@@ -141,6 +143,11 @@ def figures() -> list[Figure]:
         Figure("SynthLIP generation rate (2 workers)", "synth", "img/s", regex=r"([\d.]+) img/s"),
         Figure("SynthLIP 2,000 + 500 ideal wall on 2 free cores", "synth", "s", regex=r"ideal wall on \d+ free cores: ([\d.]+) s",
                target="<= 30"),
+        # scoring a folder (issue target: 10,000 LIP-val-sized predictions in < 60 s on 2 cores, PNG decoding included)
+        Figure("score: 10,000 LIP-val-sized prediction PNGs, decoding included (default threads)", "score", "s",
+               "id PNGs (palette, as predict writes), default threads", "median s", target="< 60"),
+        Figure("score: 10,000 prediction PNGs, a decoding thread per core", "score", "s", "a decoding thread per core", "median s"),
+        Figure("score: colour prediction PNGs (RGB), projected to 10,000", "score", "s", "colour PNGs", "projected"),
     ]
 
 

@@ -261,6 +261,53 @@ def predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def score_arguments(parser: argparse.ArgumentParser) -> None:
+    from lipkit.labels import LABEL_SETS
+    from lipkit.score import ABSENT_RULES, RESIZE_RULES
+
+    parser.add_argument("pred_dir", type=Path, help="folder of predicted label PNGs named <id>.png (id or palette colour PNGs)")
+    parser.add_argument("--data-root", required=True, help="the dataset root holding the ground truth (LIP layout, or PASCAL)")
+    parser.add_argument("--split", default="val", help="split whose ground truth to score against (default val)")
+    parser.add_argument("--label-set", default="lip", choices=sorted(LABEL_SETS), help="label set of ids and palette (default lip)")
+    parser.add_argument("--absent", choices=ABSENT_RULES, default=None,
+                        help="absent-class rule to report: nan (LIP_SSL, excluded) or zero (SCHP/CE2P/HRNet); default both")
+    parser.add_argument("--resize", choices=RESIZE_RULES, default="none",
+                        help="predictions of another size: none (an error), nearest (prediction to the ground truth's "
+                             "size) or gt-nearest (ground truth to the prediction's; not the benchmark protocol)")
+    subset = parser.add_mutually_exclusive_group()
+    subset.add_argument("--ids", type=Path, default=None, help="score only the ids listed in this file (one per line)")
+    subset.add_argument("--max-images", type=int, default=None, help="score only the first N images of the split")
+    parser.add_argument("--allow-missing", action="store_true", help="score missing predictions as all background (and say how many)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the scores and protocol as JSON here")
+    parser.add_argument("--csv", type=Path, default=None, help="also write them as long-format CSV here")
+    parser.add_argument("--workers", type=int, default=None, help="PNG decoding threads (default: usable cores minus one, 1 to 8)")
+    parser.add_argument("--max-files", type=int, default=10, help="files listed per problem kind (0: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def score_command(args: argparse.Namespace) -> int:
+    """Score a folder of predictions; 0 when scored, 1 when the inputs have problems (all listed), 2 for bad options."""
+    from lipkit.data import LIPDataError
+    from lipkit.score import ABSENT_RULES, ScoreError, score_folder
+
+    try:
+        report = score_folder(args.pred_dir, args.data_root, args.split, args.label_set, resize=args.resize,
+                              ids_file=args.ids, max_images=args.max_images, allow_missing=args.allow_missing,
+                              absent=(args.absent,) if args.absent else ABSENT_RULES, workers=args.workers,
+                              progress=not args.no_progress)
+    except ScoreError as err:
+        print(err.format(args.max_files))
+        return 1
+    except (LIPDataError, ValueError) as err:
+        print(f"score: {err}")
+        return 2
+    print(report.format())
+    for path, write in ((args.json, report.write_json), (args.csv, report.write_csv)):
+        if path is not None:
+            print(f"wrote {write(path)}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ pipeline
 def reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     from lipkit.pipeline import PROFILES
@@ -274,6 +321,9 @@ def reproduce_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a parameter in every notebook that declares it, e.g. --param DEVICE=cuda "
                              "(repeatable; VALUE is a Python literal or a string)")
     parser.add_argument("--list", action="store_true", help="print the profile table and exit")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="with --profile paper: the paper path on this CPU, steps and val images capped "
+                             "(lipkit.rehearsal), into runs/paper-rehearsal/")
     parser.add_argument("--store-outputs", action="store_true",
                         help="instead: execute notebooks/NN_*.ipynb in place with their own (smoke) defaults, "
                              "storing the outputs nbval compares against (after a change to them or to SynthLIP)")
@@ -287,6 +337,8 @@ def reproduce_command(args: argparse.Namespace) -> int:
         print(profile_table())
         return 0
     only = [s for s in args.only.split(",") if s.strip()] or None
+    if args.rehearse:
+        return rehearse_command(args)
     try:
         if args.store_outputs:
             for nb in discover(paths.NOTEBOOKS_DIR, only):
@@ -309,6 +361,24 @@ def reproduce_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def rehearse_command(args: argparse.Namespace) -> int:
+    from lipkit.pipeline import PipelineError, parse_param
+    from lipkit.rehearsal import rehearse
+
+    if args.profile != "paper" or not args.data_root:
+        print("reproduce --rehearse: rehearses the paper profile; pass --profile paper --data-root ROOT (real LIP, "
+              "or python -m lipkit synth ROOT --train 30462 --val 10000 --test 10000 --layout official)")
+        return 2
+    try:  # --param shrinks it further (the miniature in tests/test_rehearsal.py)
+        report = rehearse(args.data_root, overrides=dict(parse_param(p) for p in args.param))
+    except (PipelineError, ValueError, TypeError) as err:
+        print(f"error: {err}")
+        return 2
+    print()
+    print(report.text())
+    return 0 if report.ok else 1
+
+
 # ------------------------------------------------------------------------------------------ dispatch
 Arguments = Callable[[argparse.ArgumentParser], None]
 Command = Callable[[argparse.Namespace], int]
@@ -320,6 +390,7 @@ COMMANDS: dict[str, tuple[Arguments, Command, str]] = {
     "train": (train_arguments, train_command, "train a parsing model from a config"),
     "evaluate": (evaluate_arguments, evaluate_command, "score a checkpoint on a split"),
     "predict": (predict_arguments, predict_command, "parse images, write label PNGs and overlays"),
+    "score": (score_arguments, score_command, "score a folder of predicted label PNGs under a stated protocol"),
     "pretrain": (pretrain_arguments, pretrain_command, "train the SynthLIP baselines and ship them in checkpoints/"),
     "reproduce": (reproduce_arguments, reproduce_command, "run the numbered notebooks with papermill for a profile"),
 }

@@ -2,7 +2,8 @@
 
 This module owns prediction (``predict_logits``, ``predict_labels``) and scoring of a model on a
 dataset (``accumulate`` -> ``summarise``, or ``evaluate`` for both); the command lines that use them
-live in ``lipkit.cli``, the counting in ``lipkit.metrics``.
+live in ``lipkit.cli``, the counting in ``lipkit.metrics``. ``add_image`` is the one per-image scoring
+step: ``accumulate`` feeds it a model's argmax, ``lipkit.score`` a folder of prediction PNGs.
 
 ``predict_logits`` turns a normalised image into logits at the image's original resolution: each scale's
 input is a bilinear resize of the image, each output's logits are bilinearly resized back
@@ -145,6 +146,52 @@ class EvalState:
         self.num_images = int(round(float(extra[1])))
 
 
+def joint_groups_or_none(label_set: LabelSet) -> ssl.Groups | None:
+    """The label set's joint groups (``lipkit.ssl.joint_groups_for``), None for a set without any."""
+    return ssl.joint_groups_for(label_set) if label_set.name in ssl.LABEL_SET_JOINTS else None
+
+
+def new_state(label_set: LabelSet = LIP) -> EvalState:
+    """An empty :class:`EvalState` for ``label_set`` (its classes and ignore value)."""
+    return EvalState(ConfusionMatrix(label_set.num_classes, label_set.ignore_index))
+
+
+def _on_joint_grid(labels: Any, grid: int) -> torch.Tensor:
+    """A (H, W) label map sampled onto the ``grid`` x ``grid`` joint grid (``ssl.labels_on_grid``'s cells).
+
+    Numpy maps are sampled before becoming tensors: no full-size copy, and no multi-threaded torch op
+    on a full-size map while PNG-decoding threads keep the cores busy.
+    """
+    if isinstance(labels, torch.Tensor):
+        return ssl.labels_on_grid(labels, (grid, grid))
+    arr = np.asarray(labels)
+    rows, cols = ssl.grid_positions(arr.shape[0], grid).numpy(), ssl.grid_positions(arr.shape[1], grid).numpy()
+    return torch.from_numpy(np.ascontiguousarray(arr[np.ix_(rows, cols)]))
+
+
+def add_image(state: EvalState, pred: Any, gt: Any, groups: ssl.Groups | None, joint_grid: int = 41,
+              joint_sigma: float = 1.0, name: Any = None) -> float | None:
+    """Add one (prediction, ground truth) pair of the same size to ``state``: the one scoring step.
+
+    Both ``evaluate`` (a model's argmax) and ``lipkit.score`` (a folder of PNGs) score through this:
+    the confusion-matrix update (ground-truth 255 excluded) and, with ``groups``, the image's joint
+    error on a ``joint_grid`` square grid (both maps sampled with ``ssl.labels_on_grid``). ``pred`` and
+    ``gt`` are (H, W) integer tensors or arrays. Returns the image's joint error (None without groups).
+    """
+    try:
+        state.confusion.update(pred, gt)
+    except ValueError as exc:
+        raise ValueError(f"item {name}: {exc}") from None
+    err = None
+    if groups is not None:
+        p, g = _on_joint_grid(pred, joint_grid), _on_joint_grid(gt, joint_grid)
+        g = g.to(device=p.device, dtype=p.dtype)  # no-op for evaluate's (long, long) on one device
+        err = float(ssl.joint_error(p[None], g[None], groups, joint_sigma).sum())
+        state.joint_error_sum += err
+    state.num_images += 1
+    return err
+
+
 @torch.no_grad()
 def accumulate(
     model: torch.nn.Module,
@@ -159,10 +206,10 @@ def accumulate(
     progress: bool = True,
     autocast_bf16: bool = False,
 ) -> EvalState:
-    """Run ``predict_logits`` on ``dataset[i]`` for ``i in indices`` and accumulate the confusion matrix."""
+    """Run ``predict_logits`` on ``dataset[i]`` for ``i in indices`` and add each argmax with :func:`add_image`."""
     device = torch.device(device)
-    groups = ssl.joint_groups_for(label_set) if label_set.name in ssl.LABEL_SET_JOINTS else None
-    state = EvalState(ConfusionMatrix(label_set.num_classes, label_set.ignore_index))
+    groups = joint_groups_or_none(label_set)
+    state = new_state(label_set)
     was_training = model.training
     model.eval()
     try:
@@ -176,16 +223,7 @@ def accumulate(
                 raise ValueError(f"item {item.get('id', i)}: label {tuple(gt.shape)} and image {tuple(x.shape[-2:])} differ in size")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast_bf16 and device.type == "cuda"):
                 logits = predict_logits(model, x, scales=scales, flip=flip, label_set=label_set)
-            pred = logits.argmax(0)
-            try:
-                state.confusion.update(pred, gt)
-            except ValueError as exc:
-                raise ValueError(f"item {item.get('id', i)}: {exc}") from None
-            if groups is not None:
-                small = ssl.labels_on_grid(torch.stack([pred, gt]), (joint_grid, joint_grid))
-                err = ssl.joint_error(small[:1], small[1:], groups, joint_sigma)
-                state.joint_error_sum += float(err.sum())
-            state.num_images += 1
+            add_image(state, logits.argmax(0), gt, groups, joint_grid, joint_sigma, name=item.get("id", i))
     finally:
         model.train(was_training)
     return state
@@ -253,5 +291,5 @@ def evaluate(
     return summarise(state, label_set)
 
 
-__all__ = ["EvalState", "accumulate", "check_scales", "evaluate", "model_logits", "predict_labels", "predict_logits",
-           "summarise"]
+__all__ = ["EvalState", "accumulate", "add_image", "check_scales", "evaluate", "joint_groups_or_none", "model_logits",
+           "new_state", "predict_labels", "predict_logits", "summarise"]
