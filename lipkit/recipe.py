@@ -175,8 +175,9 @@ def ensure_synthlip(recipe: Recipe) -> Path:
     marker = root / ".complete"
     stamp = _synth_stamp(recipe)
     if not marker.is_file() or json.loads(marker.read_text()) != stamp:
+        print(f"{rel(root)}: generating SynthLIP ({recipe.synth_train} train + {recipe.synth_val} val images)")
         synth.make_synthlip(root, n_train=recipe.synth_train, n_val=recipe.synth_val, seed=recipe.synth_seed,
-                      size_range=(recipe.synth_min_px, recipe.synth_max_px), progress=False)
+                            size_range=(recipe.synth_min_px, recipe.synth_max_px), progress=True)
         marker.write_text(json.dumps(stamp) + "\n")
     return root
 

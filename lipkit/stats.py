@@ -31,6 +31,8 @@ from lipkit.data.layout import resolve_lip
 from lipkit.data.synth import read_meta
 from lipkit.labels import LIP, LIP_POSE_JOINTS, LabelSet, get_label_set
 
+META_COLUMNS = ("view", "truncation", "occluded_fraction")  # the SynthLIP metadata statistics count
+
 COOCCURRENCE_MODES = ("count", "conditional", "jaccard")
 
 
@@ -313,28 +315,33 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 def _per_image_counts(dataset: Any, n: int, label_set: LabelSet, has_labels: bool, num_workers: int,
-                      progress: bool, split: str) -> list[tuple[np.ndarray, int, int, tuple[int, int]]]:
-    """(class pixel counts, ignored, invalid, (w, h)) of the first ``n`` images, in order."""
-    def one(i: int) -> tuple[np.ndarray, int, int, tuple[int, int]]:
-        if not has_labels:
-            w, h = _image_size(Path(dataset.image_path(i)))
-            return np.zeros(label_set.num_classes, np.int64), 0, 0, (w, h)
-        label = read_label(dataset.label_path(i))  # ids outside the set are counted, not fatal
-        c, ig, inv = label_histogram(label, label_set.num_classes, label_set.ignore_index)
-        return c, ig, inv, (label.shape[1], label.shape[0])
+                      progress: bool, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Class pixel counts (n, K), ignored (n,), invalid (n,) and (w, h) sizes (n, 2) of the first ``n`` images.
 
-    results = []
+    Written into arrays allocated once: per-image objects kept until the end fragment the heap, and
+    at LIP's scale that cost hundreds of MB of resident memory.
+    """
+    counts = np.zeros((n, label_set.num_classes), np.int64)
+    ignored, invalid, sizes = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros((n, 2), np.int64)
+
+    def one(i: int) -> None:
+        if not has_labels:
+            sizes[i] = _image_size(Path(dataset.image_path(i)))
+            return
+        label = read_label(dataset.label_path(i))  # ids outside the set are counted, not fatal
+        counts[i], ignored[i], invalid[i] = label_histogram(label, label_set.num_classes, label_set.ignore_index)
+        sizes[i] = (label.shape[1], label.shape[0])
+
     with tqdm(total=n, desc=f"stats {split}", unit="img", disable=not progress) as bar:
         if num_workers > 0:
             with ThreadPoolExecutor(max_workers=num_workers) as pool:
-                for r in pool.map(one, range(n)):
-                    results.append(r)
+                for _ in pool.map(one, range(n)):
                     bar.update(1)
         else:
             for i in range(n):
-                results.append(one(i))
+                one(i)
                 bar.update(1)
-    return results
+    return counts, ignored, invalid, sizes
 
 
 def compute_stats(
@@ -365,20 +372,20 @@ def compute_stats(
     has_labels = split != "test"
 
     start = time.perf_counter()
-    results = _per_image_counts(dataset, n, label_set, has_labels, num_workers, progress, split)
+    counts, ignored, invalid, sizes = _per_image_counts(dataset, n, label_set, has_labels, num_workers, progress, split)
     seconds = time.perf_counter() - start
 
     pose_csv = resolve_lip(root, split, labeled=False).pose_csv if (with_pose and root is not None) else None
     pose = load_pose(pose_csv, ids)
-    meta = read_meta(root, split, ids) if root is not None else None
+    meta = read_meta(root, split, ids, columns=META_COLUMNS) if root is not None else None
     return DatasetStats(
         label_set=label_set,
         split=split,
         ids=ids,
-        pixel_counts=np.array([r[0] for r in results], dtype=np.int64).reshape(n, label_set.num_classes),
-        ignored=np.array([r[1] for r in results], dtype=np.int64),
-        invalid=np.array([r[2] for r in results], dtype=np.int64),
-        sizes=np.array([r[3] for r in results], dtype=np.int64).reshape(n, 2),
+        pixel_counts=counts,
+        ignored=ignored,
+        invalid=invalid,
+        sizes=sizes,
         pose=pose,
         meta=meta,
         seconds=seconds,
@@ -412,7 +419,7 @@ def report(stats: DatasetStats) -> str:
     if stats.pose is not None:
         parts += ["## Pose joints annotated (occlusion / truncation proxy)", "", markdown_table(stats.pose_visibility()), ""]
     if stats.meta is not None:
-        for column in ("view", "truncation", "occluded_fraction"):
+        for column in META_COLUMNS:
             counts = stats.meta_counts(column)
             if len(counts):
                 parts += [f"## SynthLIP {column}", "", markdown_table(counts), ""]

@@ -21,11 +21,11 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from lipkit.labels import LIP, LIP_POSE_FLIP_PAIRS, LIP_POSE_JOINTS, LIP_POSE_LIMBS, LabelSet
+from lipkit.stats import META_COLUMNS
 
 IGNORE_COLOR = (255, 255, 255)  # ignore (255) and ids outside the label set are drawn white
 _LEFT_JOINTS = {b for _, b in LIP_POSE_FLIP_PAIRS}  # 5, 4, 3, 15, 14, 13 are the L_ joints
 _RIGHT_JOINTS = {a for a, _ in LIP_POSE_FLIP_PAIRS}
-META_COLUMNS = ("view", "truncation", "occluded_fraction")  # SynthLIP metadata columns drawn
 POSE_COLORS = {"left": "#1f77b4", "right": "#d62728", "centre": "#2ca02c"}
 
 

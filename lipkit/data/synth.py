@@ -479,20 +479,28 @@ def make_synthlip(root: str | os.PathLike, n_train: int, n_val: int, n_test: int
     return root
 
 
-def read_meta(root: str | Path, split: str, ids: list[str] | None = None) -> pd.DataFrame | None:
+def read_meta(root: str | Path, split: str, ids: list[str] | None = None,
+              columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     """SynthLIP's per-image metadata (``meta_<split>.jsonl``, or a ``.csv``), or None without one.
 
     Rows in the file's order with an ``id`` column; given ``ids``, indexed by them instead (NaN rows
-    for ids the file lacks), as dataset statistics line it up with the label files.
+    for ids the file lacks), as dataset statistics line it up with the label files. ``columns`` keeps
+    only those (at LIP's scale the full table, with its lists of garments, is a few hundred bytes an image).
     """
     root = Path(root)
     jsonl, csv = root / f"meta_{split}.jsonl", root / f"meta_{split}.csv"
+    keep = None if columns is None else ("id", *columns)
     if jsonl.is_file():
-        frame = pd.read_json(jsonl, lines=True, dtype={"id": str})
+        with open(jsonl, encoding="utf-8") as fh:  # line by line: pandas' read_json holds ~10x the file
+            rows = [json.loads(line) for line in fh if line.strip()]
+        if keep is not None:
+            rows = [{k: r[k] for k in keep if k in r} for r in rows]
+        frame = pd.DataFrame.from_records(rows)
     elif csv.is_file():
-        frame = pd.read_csv(csv, dtype={"id": str})
+        frame = pd.read_csv(csv, dtype={"id": str}, usecols=lambda c: keep is None or c in keep)
     else:
         return None
     if "id" not in frame.columns:
         raise ValueError(f"{jsonl if jsonl.is_file() else csv}: metadata has no 'id' column")
+    frame["id"] = frame["id"].astype(str)
     return frame if ids is None else frame.set_index("id").reindex(list(ids))

@@ -161,6 +161,7 @@ def start(trainer: Trainer, resume: bool) -> TrainState:
         out.mkdir(parents=True, exist_ok=True)
         remove_temp_files(out)  # left by a process killed while writing
     state = TrainState()
+    reset_peak_rss()
     if resume and (out / "last.pt").is_file():
         state = restore(trainer, load_checkpoint_file(out / "last.pt"))
     if trainer.is_main:
@@ -283,10 +284,25 @@ def log_train_line(trainer: Trainer, state: TrainState, clock: tuple[float, int]
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, and of its largest finished child (DataLoader workers), MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)  # Linux reports kilobytes
+    """Peak resident memory of this process since :func:`reset_peak_rss` (or its start), MB.
+
+    Linux's VmHWM: unlike getrusage's maximum, it does not carry the RSS of the parent a kernel was
+    forked from across exec. Elsewhere getrusage's maximum.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return round(next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024, 1)
+    except (OSError, StopIteration, ValueError):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: kilobytes
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak (Linux: writing 5 to /proc/self/clear_refs resets VmHWM), so each run logs its own."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 def validate_if_due(trainer: Trainer, state: TrainState, done: bool) -> dict | None:
