@@ -150,8 +150,7 @@ def load_run(out_dir: str | Path, config: Any | None = None) -> Run | None:
         return None
     if not stored.get("final"):
         return None
-    data_root = Path(stored["config"]["data"]["root"] or paths.synthlip_root())
-    marker = paths.resolve(data_root) / ".complete"
+    marker = _data_marker(stored["config"])
     if marker.is_file() and marker.stat().st_mtime > path.stat().st_mtime:
         return None  # the data was regenerated after this run
     return Run(out_dir.name, out_dir, stored["config"], stored["final"], False, read_log(out_dir))
@@ -192,10 +191,19 @@ def train_or_load(config: TrainConfig, force: bool = False, progress: bool = Tru
     return run
 
 
+def _data_marker(config: Mapping[str, Any]) -> Path:
+    """The ``.complete`` file of the SynthLIP folder a config trains on (absent for real data)."""
+    return paths.resolve(config["data"]["root"] or paths.synthlip_root()) / ".complete"
+
+
 def _interrupted_run_of(out_dir: Path, config: TrainConfig) -> bool:
-    """Whether ``out_dir`` holds an unfinished run of ``config`` (its config.yaml and a last.pt)."""
-    stored = out_dir / "config.yaml"
-    if not (stored.is_file() and (out_dir / "last.pt").is_file()):
+    """Whether ``out_dir`` holds an unfinished run of ``config``: its config.yaml and a last.pt, no
+    scores.json, and no data regenerated since (a finished or stale run is trained again)."""
+    stored, last = out_dir / "config.yaml", out_dir / "last.pt"
+    if not (stored.is_file() and last.is_file()) or (out_dir / "scores.json").is_file():
+        return False
+    marker = _data_marker(config.to_dict())
+    if marker.is_file() and marker.stat().st_mtime > last.stat().st_mtime:
         return False
     try:
         return _comparable(TrainConfig.from_yaml(stored).to_dict()) == _comparable(config.to_dict())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -182,6 +184,11 @@ def test_train_or_load_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch,
     other = cfg.with_overrides(["checkpoint_every=1", "optim.lr=0.01"])  # another config: from scratch
     ex.train_or_load(other, progress=False)
     assert "training, 4 steps" in capsys.readouterr().out
+    folder = paths.resolve(other.out_dir)  # the data regenerated after the finished run (its files made older):
+    for name in ("scores.json", "last.pt"):  # trained again from scratch, not "resumed"
+        os.utime(folder / name, (time.time() - 600,) * 2)
+    again = ex.train_or_load(other, progress=False)
+    assert "training, 4 steps" in capsys.readouterr().out and again.trained
 
 
 def test_finetune_without_baseline_says_what_to_do(tmp_path, monkeypatch):
