@@ -110,7 +110,17 @@ def figure_reasons(source: str, committed_outputs: list[dict[str, Any]]) -> list
 
 
 def widget_expected(committed_outputs: list[dict[str, Any]]) -> bool:
-    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in committed_outputs)
+    """Whether the committed cell shows a widget a live run must show too.
+
+    tqdm progress bars (tqdm.auto draws them as widgets) are left out: a training cell shows one only
+    when it trains, and says "reused" in one line when the run was already on disk.
+    """
+    def is_progress_bar(o: dict[str, Any]) -> bool:
+        text = "".join(o.get("data", {}).get("text/plain", ""))
+        return bool(text) and all(TQDM_LINE.match(line) for line in text.splitlines() if line.strip())
+
+    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) and not is_progress_bar(o)
+               for o in committed_outputs)
 
 
 # ----------------------------------------------------------------------------- outputs

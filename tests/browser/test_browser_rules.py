@@ -60,3 +60,13 @@ def test_notebook_diff_names_what_changed() -> None:
     assert "metadata.kernelspec" in diff and "Python 3 (lipkit)" in diff and "cell 0: changed outputs" in diff
     same = notebook_diff(b'{"a": 1.0}', b'{"a": 1}')
     assert "same JSON content" in same
+
+
+def test_progress_bar_widgets_are_not_required_in_a_live_run():
+    """A committed tqdm bar (the run was trained when outputs were stored) is not a widget a rerun must show."""
+    from browser_rules import widget_expected
+
+    view = {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
+    bar = {"output_type": "display_data", "data": {**view, "text/plain": ["train:   0%|          | 0/10 [00:00<?, ?it/s]"]}}
+    box = {"output_type": "display_data", "data": {**view, "text/plain": ["VBox(children=(HBox(children=(Button(",]}}
+    assert not widget_expected([bar]) and widget_expected([box]) and widget_expected([bar, box])
