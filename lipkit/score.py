@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from lipkit.data import open_split, read_image, write_label_png
-from lipkit.data.io import LIPDataError, PathLike, decode, label_array, open_image, read_id_list, read_label
+from lipkit.data.io import LIPDataError, PathLike, colors_to_ids, decode, label_array, open_image, read_id_list, read_label
 from lipkit.data.transforms import normalized_tensor
 from lipkit.evaluate import add_image, joint_groups_or_none, new_state, predict_labels, summarise
 from lipkit.labels import LabelSet, get_label_set
@@ -129,23 +129,19 @@ def palette_to_ids(rgb: np.ndarray, label_set: LabelSet, path: PathLike = "<pred
     first such pixel (x = column, y = row) and its colour, and how many pixels and colours are off.
     """
     rgb = np.asarray(rgb)[:, :, :3]
-    codes = (rgb[:, :, 0].astype(np.uint32) << 16) | (rgb[:, :, 1].astype(np.uint32) << 8) | rgb[:, :, 2]
-    pal = label_set.palette_array.astype(np.uint32)
-    pal_codes = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
-    order = np.argsort(pal_codes)
-    pos = np.minimum(np.searchsorted(pal_codes[order], codes), len(order) - 1)
-    found = pal_codes[order][pos] == codes
-    if not found.all():
-        bad = np.flatnonzero(~found)
-        y, x = divmod(int(bad[0]), codes.shape[1])
+    ids = colors_to_ids(rgb, label_set, strict=False)  # colours off the palette become the ignore value
+    off = ids == label_set.ignore_index
+    if off.any():
+        bad = np.flatnonzero(off)
+        y, x = divmod(int(bad[0]), ids.shape[1])
         colour = tuple(int(c) for c in rgb[y, x])
-        others = np.unique(codes.ravel()[bad]).size
+        others = np.unique(rgb.reshape(-1, 3)[bad], axis=0).shape[0]
         grey = " (grey: ids saved as RGB? save them as mode L)" if len(set(colour)) == 1 else ""
         raise LIPDataError(
             f"{path}: pixel (x={x}, y={y}) has colour {colour}, which is not in the {label_set.name!r} palette{grey}; "
             f"{bad.size} pixel(s) in {others} colour(s) are off the palette",
             path=path, kind="colour")
-    return order[pos].astype(np.uint8)
+    return ids
 
 
 def read_prediction(path: PathLike, label_set: LabelSet) -> np.ndarray:
