@@ -220,3 +220,72 @@ def test_cli_and_bad_arguments(tmp_path, capsys):
     (other / "train_images" / "mine.jpg").write_bytes(b"not synthlip")
     with pytest.raises(FileExistsError, match="synthlip.json"):
         make_synthlip(other, 1, 1, workers=1, progress=False)
+
+
+# ------------------------------------------------------------------ each LIP class drawn as LIP defines it
+# LIP's definitions: a garment is one piece (a dress or a jumpsuit covers top and legs in one material);
+# face, arms and legs are the exposed skin (the neck and a bald scalp count as face, a bare hand as
+# its arm, a bare foot as its leg); hair is hair. SynthLIP draws each class from one material of
+# the person, this one:
+CLASS_MATERIAL = {"Hat": "hat", "Hair": "hair", "Glove": "gloves", "Sunglasses": "glasses",
+                  "Upper-clothes": "top", "Dress": "top", "Coat": "coat", "Socks": "socks", "Pants": "bottom",
+                  "Jumpsuits": "top", "Scarf": "scarf", "Skirt": "bottom", "Face": "skin",
+                  "Left-arm": "skin", "Right-arm": "skin", "Left-leg": "skin", "Right-leg": "skin",
+                  "Left-shoe": "shoes", "Right-shoe": "shoes"}
+
+
+def _people(n: int, seed: int = 5) -> list[tuple[dict, list, dict]]:
+    """n people built by SynthLIP's own person layer: (person, primitives, material name -> id)."""
+    from lipkit.data import synth
+
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        materials: list = []
+        person, prims, _, _, _ = synth._person_layer(rng, materials, float(rng.uniform(-180, 180)), 0.0)
+        mat_of = {name: next(i for i, x in enumerate(materials) if x is m) for name, m in person["colors"].items()}
+        out.append((person, prims, mat_of))
+    return out
+
+
+@pytest.fixture(scope="module")
+def people() -> list:
+    return _people(600)
+
+
+def test_every_lip_class_is_drawn_from_its_one_material(people):
+    seen = set()
+    for person, prims, mat_of in people:
+        for lip in {p.lip for p in prims}:
+            name = LIP.classes[lip]
+            mats = {p.mat for p in prims if p.lip == lip}
+            assert mats == {mat_of[CLASS_MATERIAL[name]]}, (name, mats, person["outfit"])
+            seen.add(name)
+    assert seen == set(CLASS_MATERIAL), set(CLASS_MATERIAL) - seen  # every class was drawn
+
+
+def test_a_jumpsuit_or_dress_is_one_garment_in_one_material(people):
+    from lipkit.data import synth_render as R
+
+    counts = {R.JUMPSUIT: 0, R.DRESS: 0}
+    for person, prims, mat_of in people:
+        top = person["outfit"]["top"]
+        if top not in counts:
+            assert mat_of["top"] != mat_of["bottom"]  # upper-clothes + pants/skirt: two garments
+            continue
+        counts[top] += 1
+        garment = [p for p in prims if p.lip == top]
+        assert {p.mat for p in garment} == {mat_of["top"]} and mat_of["bottom"] == mat_of["top"]
+        # the one material covers the torso and the legs (a jumpsuit's trouser legs, a dress's skirt)
+        assert {p.ppp for p in garment} >= {R.P_TORSO, R.P_ULEG}
+    assert counts[R.JUMPSUIT] >= 5 and counts[R.DRESS] >= 10, counts
+
+
+def test_images_are_a_function_of_seed_split_and_index():
+    config = SynthConfig(seed=4)
+    a = [render_sample(image_rng(4, "val", i), config) for i in (0, 7, 3)]
+    b = [render_sample(image_rng(4, "val", i), config) for i in (3, 0, 7)]  # another order, same images
+    for x, y in zip(a, [b[1], b[2], b[0]]):
+        assert np.array_equal(x.image, y.image) and np.array_equal(x.label, y.label)
+    c = render_sample(image_rng(4, "train", 0), config)
+    assert not (c.image.shape == a[0].image.shape and np.array_equal(c.image, a[0].image))

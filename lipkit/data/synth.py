@@ -175,12 +175,25 @@ class _Canvas:
                 self.draw[k].polygon(pts, fill=v)
 
 
+def material_ids(colors: dict[str, R.Material], materials: list[R.Material]) -> dict[str, int]:
+    """Append a person's materials to ``materials``; name -> id, one id per material object.
+
+    A garment drawn by two names (a dress's or jumpsuit's top and bottom) keeps one id, so no
+    contour is shaded where its two halves meet.
+    """
+    ids: dict[int, int] = {}
+    mat_of = {}
+    for name, m in colors.items():
+        if id(m) not in ids:
+            materials.append(m)
+            ids[id(m)] = len(materials) - 1
+        mat_of[name] = ids[id(m)]
+    return mat_of
+
+
 def _person_layer(rng, materials, yaw, roll):
     person = R.sample_person(rng)
-    mat_of = {}
-    for name, m in person["colors"].items():
-        materials.append(m)
-        mat_of[name] = len(materials) - 1
+    mat_of = material_ids(person["colors"], materials)
     cam = R.Camera(yaw, roll)
     prims, joints = R.build_person(person, cam, mat_of)
     allpts = np.concatenate([p.poly for p in prims])

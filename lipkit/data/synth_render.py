@@ -321,14 +321,18 @@ def _sample_outfit(rng: np.random.Generator) -> dict:
 
 
 def _sample_colors(rng: np.random.Generator, outfit: dict) -> dict[str, Material]:
-    """One material per body surface and garment (a dress uses the same material top and bottom)."""
+    """One material per body surface and garment.
+
+    A dress and a jumpsuit are one garment each (LIP's definitions), so their top and bottom share
+    one material: a jumpsuit drawn in two materials is indistinguishable from upper-clothes + pants.
+    """
     u = rng.uniform
     cols = dict(skin=Material(skin_color(rng), fold=u(0.03, 0.08)), hair=Material(hair_color(rng), fold=u(0.08, 0.2)),
                 top=garment_material(rng), bottom=garment_material(rng, 0.1), coat=garment_material(rng, 0.1),
                 hat=garment_material(rng, 0.15), glasses=Material(np.full(3, u(5, 50), dtype=np.float32), fold=0.02),
                 scarf=garment_material(rng, 0.4), gloves=garment_material(rng, 0.05),
                 socks=garment_material(rng, 0.2), shoes=garment_material(rng, 0.0))
-    if outfit["top"] == DRESS:
+    if outfit["top"] in (DRESS, JUMPSUIT):  # the bottom material is still drawn: the RNG stream is unchanged
         cols["bottom"] = cols["top"]
     return cols
 
