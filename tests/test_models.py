@@ -303,3 +303,61 @@ def test_real_torchvision_state_dict_loads_strictly(name):
             ours = backbone.layer2(backbone.layer1(backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x))))))
             theirs = reference.layer2(reference.layer1(reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))))
             assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+# ------------------------------------------------------------------ ASPP rates against the grid
+def _brute_force_coverage(rate: int, h: int, w: int) -> float:
+    """Count, for every output cell, the off-centre taps of a dilated 3x3 kernel that read inside the map."""
+    inside = 0
+    for y in range(h):
+        for x in range(w):
+            for dy in (-rate, 0, rate):
+                for dx in (-rate, 0, rate):
+                    if (dy or dx) and 0 <= y + dy < h and 0 <= x + dx < w:
+                        inside += 1
+    return inside / (8 * h * w)
+
+
+@pytest.mark.parametrize("rate,h,w", [(1, 3, 3), (2, 5, 7), (6, 41, 41), (12, 17, 17), (10, 12, 20), (24, 41, 30)])
+def test_aspp_coverage_matches_brute_force(rate, h, w):
+    from lipkit.models import aspp_coverage
+
+    assert aspp_coverage(rate, h, w) == pytest.approx(_brute_force_coverage(rate, h, w), abs=1e-12)
+
+
+def test_paper_rates_18_and_24_read_only_padding_on_a_129_crop():
+    from lipkit.models import aspp_coverage
+    from lipkit.models.deeplab import grid_size
+
+    assert grid_size(129) == 17 and grid_size(321) == 41
+    assert aspp_coverage(18, 17) == 0.0 and aspp_coverage(24, 17) == 0.0 and aspp_coverage(6, 17) > 0.5
+    # ... so such a branch is exactly its own centre tap, a 1x1 convolution
+    conv = nn.Conv2d(8, 5, 3, padding=18, dilation=18)
+    x = torch.randn(2, 8, 17, 17)
+    centre = nn.functional.conv2d(x, conv.weight[:, :, 1:2, 1:2], conv.bias)
+    torch.testing.assert_close(conv(x), centre)
+
+
+def test_scaled_aspp_rates_keep_the_papers_share_of_the_grid():
+    from lipkit.models import scaled_aspp_rates
+
+    assert scaled_aspp_rates(321) == ASPP_RATES[8]
+    assert scaled_aspp_rates(129) == (2, 5, 7, 10)  # 6/12/18/24 x 16/40 = 2.4/4.8/7.2/9.6
+    assert scaled_aspp_rates(17) == (1,)  # a 3 x 3 grid: the four rates round to one branch
+    model = build_model("deeplabv2", "resnet18", 20, width=0.25, aspp_rates=(2, 5, 7, 10))
+    assert model.classifier.rates == (2, 5, 7, 10)
+    assert [b.dilation for b in model.classifier.branches] == [(2, 2), (5, 5), (7, 7), (10, 10)]
+    assert build_model("deeplabv2", "resnet18", 20, width=0.25).classifier.rates == ASPP_RATES[8]
+
+
+def test_aspp_rates_refused_where_there_is_no_aspp_or_a_rate_below_1():
+    from lipkit.training import TrainConfig
+
+    with pytest.raises(ValueError, match="aspp_rates"):
+        build_model("deeplabv2", "vgg16", 20, width=0.125, aspp_rates=(2, 4))
+    with pytest.raises(ValueError, match="aspp_rates"):
+        build_model("deeplabv2", "resnet18", 20, width=0.25, aspp_rates=(0, 4))
+    for model in ({"backbone": "vgg16", "aspp_rates": [2, 4]}, {"backbone": "resnet18", "aspp_rates": [0]},
+                  {"backbone": "resnet18", "aspp_rates": []}):
+        with pytest.raises(ValueError, match="model.aspp_rates"):
+            TrainConfig.from_dict({"model": model}).validate()

@@ -14,20 +14,20 @@ fc6/fc7 neck + 1x1 fc8 (the network Attention-to-Scale and the LIP release build
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from torch import nn
 
 from lipkit.models.attention import DEFAULT_SCALES, AttentionToScale
-from lipkit.models.deeplab import ASPP, ASPP_RATES, DeepLabV2, pointwise_classifier
+from lipkit.models.deeplab import ASPP, ASPP_RATES, DeepLabV2, aspp_coverage, pointwise_classifier, scaled_aspp_rates
 from lipkit.models.pretrained import (IMAGENET_URLS, PretrainedWeightsError, load_pretrained,
                                       load_backbone_state_dict)
 from lipkit.models.resnet import BasicBlock, Bottleneck, ResNetBackbone
 from lipkit.models.vgg import LargeFOVNeck, VGG16Backbone
 
 __all__ = [
-    "ARCHS", "ASPP", "ASPP_RATES", "AttentionToScale", "BACKBONES", "BasicBlock", "Bottleneck",
+    "ARCHS", "ASPP", "ASPP_RATES", "aspp_coverage", "scaled_aspp_rates", "AttentionToScale", "BACKBONES", "BasicBlock", "Bottleneck",
     "DEFAULT_SCALES", "DeepLabV2", "IMAGENET_URLS", "LargeFOVNeck", "PretrainedWeightsError",
     "ResNetBackbone", "SMALL_CPU_CONFIG", "VGG16Backbone", "build_backbone", "build_model",
     "load_backbone_state_dict", "load_pretrained", "small_model_kwargs",
@@ -74,11 +74,14 @@ def build_backbone(backbone: str, width: float = 1.0, output_stride: int = 8,
 
 
 def build_model(arch: str, backbone: str, num_classes: int, width: float = 1.0,
-                output_stride: int = 8, pretrained: str | Path | None = None) -> nn.Module:
+                output_stride: int = 8, pretrained: str | Path | None = None,
+                aspp_rates: Sequence[int] | None = None) -> nn.Module:
     """Build ``arch`` ("deeplabv2" | "attention") on ``backbone`` with ``num_classes`` outputs.
 
     ``pretrained``: None (random init), "imagenet" (torchvision's checkpoint through torch.hub's
     cache) or a path to such a state dict; only the backbone is initialised from it.
+    ``aspp_rates``: the ResNet head's dilation rates; None -> the paper's for ``output_stride``
+    (:data:`ASPP_RATES`), chosen for a 321 px crop; see :func:`scaled_aspp_rates` for small crops.
     """
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r}: expected one of {list(ARCHS)}")
@@ -86,11 +89,16 @@ def build_model(arch: str, backbone: str, num_classes: int, width: float = 1.0,
         raise ValueError(f"num_classes={num_classes!r}: expected a positive integer")
     trunk = build_backbone(backbone, width, output_stride, pretrained)
     if backbone == "vgg16":
+        if aspp_rates is not None:
+            raise ValueError(f"aspp_rates={aspp_rates!r}: backbone 'vgg16' has no ASPP (DeepLab-LargeFOV's head)")
         neck = LargeFOVNeck(trunk.out_channels, hidden=max(1, int(round(1024 * width))))
         head: nn.Module = pointwise_classifier(neck.out_channels, int(num_classes))
     else:
         neck = None
-        head = ASPP(trunk.out_channels, int(num_classes), ASPP_RATES[int(output_stride)])
+        rates = ASPP_RATES[int(output_stride)] if aspp_rates is None else tuple(int(r) for r in aspp_rates)
+        if not rates or min(rates) < 1:
+            raise ValueError(f"aspp_rates={aspp_rates!r}: expected dilation rates >= 1")
+        head = ASPP(trunk.out_channels, int(num_classes), rates)
     base = DeepLabV2(trunk, head, int(num_classes), neck=neck)
     if arch == "attention":
         return AttentionToScale(base, hidden=max(1, int(round(512 * width))))

@@ -4,19 +4,58 @@ ASPP (Chen et al., DeepLab-v2, TPAMI 2017, the ResNet-101 variant): four paralle
 convolutions straight to class scores with dilation rates 6/12/18/24 at output stride 8
 (3/6/9/12 at stride 16, so the field of view in pixels stays the same), summed. New layers are
 initialised N(0, 0.01) with zero bias, as in the release.
+
+The rates were chosen for a 321 px crop, a 41 x 41 grid at stride 8: rate 24 reaches 24 cells, 59 %
+of the grid, from the centre. On a small crop the same rates point outside the map: on a 129 px
+crop (17 x 17) every off-centre tap of the rate-18 and rate-24 branches lands in the zero padding, so
+those branches are 1 x 1 convolutions. :func:`aspp_coverage` measures that share and
+:func:`scaled_aspp_rates` keeps the rates in proportion to the grid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ASPP", "ASPP_RATES", "DeepLabV2", "pointwise_classifier"]
+__all__ = ["ASPP", "ASPP_RATES", "DeepLabV2", "aspp_coverage", "grid_size", "pointwise_classifier", "scaled_aspp_rates"]
 
 # output stride -> ASPP dilation rates.
 ASPP_RATES: dict[int, tuple[int, ...]] = {8: (6, 12, 18, 24), 16: (3, 6, 9, 12)}
+PAPER_CROP = 321  # the crop the paper's rates were chosen for
+
+
+def grid_size(pixels: int, output_stride: int = 8) -> int:
+    """Cells of the logits' grid along a side of ``pixels`` (321 -> 41, 129 -> 17 at stride 8)."""
+    return (int(pixels) - 1) // int(output_stride) + 1
+
+
+def scaled_aspp_rates(crop_size: int, output_stride: int = 8) -> tuple[int, ...]:
+    """The paper's rates scaled by the crop's grid span against 321's (129 px: 6/12/18/24 -> 2/5/7/10).
+
+    Rates are rounded, at least 1, and repeated values are merged (very small crops get fewer branches).
+    """
+    factor = (grid_size(crop_size, output_stride) - 1) / (grid_size(PAPER_CROP, output_stride) - 1)
+    return tuple(sorted({max(1, round(r * factor)) for r in ASPP_RATES[int(output_stride)]}))
+
+
+def aspp_coverage(rate: int, height: int, width: int | None = None) -> float:
+    """Share of a dilated 3x3 convolution's 8 off-centre taps that land inside a ``height`` x ``width`` grid.
+
+    Averaged over every output cell; the rest read the zero padding. 0 means the branch acts as a
+    1x1 convolution everywhere.
+    """
+    width = height if width is None else width
+
+    def inside(n: int) -> np.ndarray:  # per position: is (i - r, i, i + r) inside [0, n)
+        i = np.arange(n)
+        return np.stack([i - rate >= 0, np.ones(n, bool), i + rate < n]).astype(float)
+
+    rows, cols = inside(int(height)), inside(int(width))  # (3, H), (3, W)
+    taps = np.einsum("ah,bw->abhw", rows, cols).mean(axis=(2, 3))  # (3, 3): share of cells with that tap inside
+    return float((taps.sum() - taps[1, 1]) / 8)
 
 
 def _init_scores(conv: nn.Conv2d) -> None:

@@ -50,6 +50,7 @@ class ModelConfig:
     backbone: str = "resnet101"
     width: float = 1.0
     output_stride: int = 8
+    aspp_rates: list[int] | None = None  # ResNet's ASPP dilation rates; None -> the paper's (6/12/18/24 at stride 8)
     pretrained: str | None = None  # None, "imagenet" or a path to a torchvision state dict
     freeze_bn: bool | None = None  # None -> frozen iff pretrained is set
 
@@ -198,6 +199,11 @@ class TrainConfig:
         need(self.model.backbone in BACKBONES, f"model.backbone={self.model.backbone!r}: expected one of {sorted(BACKBONES)}")
         need(self.model.width > 0, f"model.width={self.model.width}: must be > 0")
         need(self.model.output_stride in (8, 16), f"model.output_stride={self.model.output_stride}: expected 8 or 16")
+        rates = self.model.aspp_rates
+        need(rates is None or (len(rates) >= 1 and all(r >= 1 for r in rates)),
+             f"model.aspp_rates={rates}: expected null (the paper's) or a list of dilation rates >= 1")
+        need(rates is None or self.model.backbone != "vgg16",
+             "model.aspp_rates is set, but backbone 'vgg16' has no ASPP (DeepLab-LargeFOV's head): set it to null")
         need(self.optim.schedule in SCHEDULES, f"optim.schedule={self.optim.schedule!r}: expected one of {list(SCHEDULES)}")
         need(self.optim.name in OPTIMIZERS, f"optim.name={self.optim.name!r}: expected one of {list(OPTIMIZERS)}")
         need(0 <= self.optim.warmup < 1, f"optim.warmup={self.optim.warmup}: expected a share of the steps in [0, 1)")
@@ -297,7 +303,8 @@ def build_model_from_config(config: TrainConfig) -> nn.Module:
     """The model ``config.model`` describes, with the label set's number of classes."""
     m = config.model
     return build_model(m.arch, m.backbone, get_label_set(config.data.label_set).num_classes,
-                       width=m.width, output_stride=m.output_stride, pretrained=m.pretrained)
+                       width=m.width, output_stride=m.output_stride, pretrained=m.pretrained,
+                       aspp_rates=m.aspp_rates)
 
 
 __all__ = [
