@@ -8,7 +8,7 @@ LIP_ROOT ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-unit test-notebooks reproduce pretrain bench clean
+.PHONY: venv test test-unit test-notebooks reproduce pretrain search bench clean
 
 venv: $(STAMP)
 
@@ -34,9 +34,13 @@ test-notebooks: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m lipkit reproduce --profile $(PROFILE) $(if $(LIP_ROOT),--data-root $(LIP_ROOT)) $(if $(ONLY),--only $(ONLY))
 
-# The shipped SynthLIP baselines (checkpoints/): both networks side by side, resumable; ~80 min on 2 cores.
+# The shipped SynthLIP baselines (checkpoints/): both networks side by side, resumable; ~95 min on 2 cores (AMD EPYC).
 pretrain: $(STAMP)
 	$(PY) -m lipkit pretrain
+
+# The baseline search behind the pretrain recipe (ASPP rates, RQ1's training-set sizes): results/baseline_search/.
+search: $(STAMP)
+	$(PY) -m lipkit search
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

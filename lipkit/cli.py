@@ -178,6 +178,47 @@ def pretrain_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("variants", nargs="*", help="variants to run (default: all); see --list")
+    parser.add_argument("--steps", type=int, default=None, help="training steps of each variant (default: the search's)")
+    parser.add_argument("--serial", action="store_true", help="run the variants one after the other in this process")
+    parser.add_argument("--list", action="store_true", help="print the variants and exit")
+    parser.add_argument("--table", action="store_true", help="print the shipped results as a table and exit")
+
+
+def search_command(args: argparse.Namespace) -> int:
+    from lipkit import baseline_search as bs
+
+    if args.list:
+        for name, v in bs.VARIANTS.items():
+            print(f"{name}: {v.arch}, {v.steps} steps, recipe {v.recipe}, overrides {list(v.overrides)}")
+        return 0
+    if args.table:
+        rows = bs.table()
+        if not rows:
+            print(f"search: no results yet in results/{bs.SEARCH_NAME}/; run `python -m lipkit search`")
+            return 1
+        print(" | ".join(rows[0]))
+        for row in rows:
+            print(" | ".join(str(v) for v in row.values()))
+        return 0
+    names = args.variants or list(bs.VARIANTS)
+    unknown = [n for n in names if n not in bs.VARIANTS]
+    if unknown:
+        print(f"search: unknown variant {unknown[0]!r}; expected one of {', '.join(bs.VARIANTS)}")
+        return 2
+    steps = args.steps
+    if args.steps is not None and args.steps < 1:
+        print(f"search: --steps {args.steps}: must be >= 1")
+        return 2
+    if args.serial:
+        for name in names:
+            print(f"{bs.run_variant(name, steps)}: done")
+    else:
+        bs.run_search(names, steps)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ evaluation
 def _scales(text: str) -> tuple[float, ...]:
     from lipkit.evaluate import check_scales
@@ -392,6 +433,7 @@ COMMANDS: dict[str, tuple[Arguments, Command, str]] = {
     "predict": (predict_arguments, predict_command, "parse images, write label PNGs and overlays"),
     "score": (score_arguments, score_command, "score a folder of predicted label PNGs under a stated protocol"),
     "pretrain": (pretrain_arguments, pretrain_command, "train the SynthLIP baselines and ship them in checkpoints/"),
+    "search": (search_arguments, search_command, "the baseline search: recipe variants trained for equal time (results/)"),
     "reproduce": (reproduce_arguments, reproduce_command, "run the numbered notebooks with papermill for a profile"),
 }
 

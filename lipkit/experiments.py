@@ -33,7 +33,7 @@ from lipkit.data import LIPDataset
 from lipkit.data.transforms import normalized_tensor
 from lipkit.evaluate import accumulate, evaluate, summarise
 from lipkit.labels import LIP, LabelSet
-from lipkit.metrics import ConfusionMatrix, mean_left_right_confusion
+from lipkit.metrics import ConfusionMatrix, left_right_coverage, mean_left_right_confusion
 from lipkit.models import ARCHS
 from lipkit.recipe import (CONTROL, PAPER, Recipe, Setting, baseline_config, baseline_name, check_shipped,
                            ensure_synthlip, finetune_config, finetune_name, rel)
@@ -78,8 +78,23 @@ class Setup:
         where = "real LIP" if self.real_lip else "SynthLIP"
         base = ("shipped SynthLIP baselines (checkpoints/)" if r.baselines == "shipped"
                 else f"baselines trained here ({r.base_steps} steps)")
-        return (f"{where} '{self.root.name}': {len(LIPDataset(self.root, 'train'))} train images, {self.n_val} val images "
+        text = (f"{where} '{self.root.name}': {len(LIPDataset(self.root, 'train'))} train images, {self.n_val} val images "
                 f"scored; profile {r.profile!r}; {base}; fine-tuning seeds {list(range(r.seeds))}")
+        if r.profile == "smoke":
+            text += ("\nsmoke profile: a few images and steps, a test that the code runs; its numbers are not "
+                     "results (the cpu profile, make reproduce, gives those)")
+        return text
+
+
+BACKBONE_NAMES = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
+                  "resnet101": "ResNet-101", "vgg16": "VGG-16"}
+ARCH_NAMES = {"deeplabv2": "DeepLabV2", "attention": "Attention-to-Scale"}
+
+
+def network_label(recipe: Recipe, arch: str) -> str:
+    """``"DeepLabV2 (ResNet-18)"``: the network and the backbone ``recipe`` gives it."""
+    backbone = recipe.attention_backbone if arch == "attention" else recipe.backbone
+    return f"{ARCH_NAMES.get(arch, arch)} ({BACKBONE_NAMES.get(backbone, backbone)})"
 
 
 def setup(params: Mapping[str, Any]) -> Setup:
@@ -257,15 +272,8 @@ def finetune(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arch: str 
 
 # ------------------------------------------------------------------------------------------ tables
 def lr_coverage(scores: Mapping[str, Any], label_set: LabelSet = LIP) -> float:
-    """Share of ground-truth left/right pixels (arms, legs, shoes) predicted as *any* left/right class.
-
-    L/R confusion only means something when this is not near 0: a model that labels no arm at all
-    has zero left/right confusion too.
-    """
-    m = np.asarray(scores["confusion_matrix"], dtype=np.int64)
-    ids = [i for pair in label_set.flip_pairs for i in pair]
-    gt = m[ids].sum()
-    return float(m[np.ix_(ids, ids)].sum() / gt) if gt else math.nan
+    """:func:`lipkit.metrics.left_right_coverage` of a run's scores (their confusion matrix)."""
+    return left_right_coverage(scores["confusion_matrix"], label_set)
 
 
 def score_row(run: Run, **labels: Any) -> dict[str, Any]:
@@ -464,7 +472,7 @@ def gradient_table(logits: torch.Tensor, target: torch.Tensor, **loss_kwargs: An
 
 
 __all__ = [
-    "ABLATIONS", "CONTROL", "METRICS", "METRIC_NAMES", "PAPER", "Recipe", "Run", "SMALL_PARTS", "Setting", "Setup",
+    "ABLATIONS", "ARCH_NAMES", "BACKBONE_NAMES", "CONTROL", "METRICS", "network_label", "METRIC_NAMES", "PAPER", "Recipe", "Run", "SMALL_PARTS", "Setting", "Setup",
     "baseline", "baseline_config", "baseline_name", "setup", "shipped_run", "collect_scores", "ensure_synthlip", "finetune", "finetune_config",
     "finetune_name", "fragment", "lr_coverage", "coverage_note", "gradient_table", "image_scores", "load_run", "loss_gradients",
     "mean_std", "paired_differences", "per_class_iou", "read_log", "score_row",

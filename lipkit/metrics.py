@@ -287,5 +287,17 @@ def mean_left_right_confusion(per_pair: Mapping[str, float | None]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-__all__ = ["ConfusionMatrix", "Scores", "scores_from_matrix", "left_right_confusion", "mean_left_right_confusion",
-           "AbsentRule"]
+def left_right_coverage(confusion: np.ndarray, label_set: LabelSet) -> float:
+    """Share of ground-truth left/right pixels (arms, legs, shoes) predicted as *any* left/right class.
+
+    L/R confusion only means something when this is not near 0: a model that labels no arm at all
+    has zero left/right confusion too. NaN when the ground truth has no left/right pixel.
+    """
+    m = np.asarray(confusion, dtype=np.int64)
+    ids = [i for pair in label_set.flip_pairs for i in pair]
+    gt = m[ids].sum()
+    return float(m[np.ix_(ids, ids)].sum() / gt) if gt else math.nan
+
+
+__all__ = ["ConfusionMatrix", "Scores", "scores_from_matrix", "left_right_confusion", "left_right_coverage",
+           "mean_left_right_confusion", "AbsentRule"]

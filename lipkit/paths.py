@@ -17,6 +17,7 @@ FIGURES_DIR = REPO_ROOT / "figures"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 CONFIGS_DIR = REPO_ROOT / "configs"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+RESULTS_DIR = REPO_ROOT / "results"
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -39,6 +40,11 @@ def run_dir(profile: str, experiment: str | None = None) -> Path:
 def shipped_dir(arch: str) -> Path:
     """``checkpoints/synthlip_<arch>``: a shipped SynthLIP baseline (model.pt, config.yaml, metrics.jsonl, scores.json)."""
     return CHECKPOINTS_DIR / f"synthlip_{arch}"
+
+
+def results_dir(name: str) -> Path:
+    """``results/<name>``: shipped experiment results (per-run config, log, scores), committed."""
+    return RESULTS_DIR / name
 
 
 def figures_dir(profile: str | None = None) -> Path:

@@ -29,10 +29,11 @@ from typing import Any
 
 from lipkit import paths
 from lipkit.data import synth
-from lipkit.models import ARCHS
+from lipkit.models import ARCHS, scaled_aspp_rates
 from lipkit.training.config import TrainConfig
 
 BASELINE_SOURCES = ("shipped", "train")
+ASPP_CHOICES = ("paper", "scaled")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Recipe:
     attention_backbone: str = "resnet18"  # Attention-to-Scale backbone
     ssl_arch: str = "deeplabv2"  # the network notebooks 03-05 fine-tune: "deeplabv2" or "attention"
     width: float = 0.25  # channel width multiplier of both networks
+    aspp: str = "scaled"  # ResNet ASPP rates: "paper" (6/12/18/24, for 321 px crops) or "scaled" to the crop's grid
     pretrained: str = ""  # "imagenet" or a state dict path; "" -> random initialisation
     crop_size: int = 97  # training crop side (px); 8k+1 puts the label grid exactly on every 8th pixel
     scale_min: float = 0.75  # smallest random rescale of a training image
@@ -86,6 +88,8 @@ class Recipe:
             raise ValueError(f"Recipe.profile={self.profile!r}: a plain folder name such as 'smoke' or 'cpu'")
         if self.ssl_arch not in ARCHS:
             raise ValueError(f"Recipe.ssl_arch={self.ssl_arch!r}: one of {', '.join(ARCHS)}")
+        if self.aspp not in ASPP_CHOICES:
+            raise ValueError(f"Recipe.aspp={self.aspp!r}: one of {', '.join(ASPP_CHOICES)}")
         if self.baselines not in BASELINE_SOURCES:
             raise ValueError(f"Recipe.baselines={self.baselines!r}: one of {', '.join(BASELINE_SOURCES)}")
         if not 32 <= self.synth_min_px <= self.synth_max_px:
@@ -114,14 +118,16 @@ class Recipe:
 
 
 # ------------------------------------------------------------------------------------------ profiles
-# synthlip: `make pretrain`, the shipped baselines (see lipkit.pretrain and its search table in README).
-# 10,000 train images (a model of the generator, not of a small split), 96-160 px, 129 px crops, batch 16,
-# AdamW + one-cycle; 1 thread per run so the two networks train side by side on 2 cores, exactly reproducibly.
-# Attention-to-Scale costs 2.2x DeepLabV2 per step here: 6,000 steps against 14,000 keep both near 75 minutes.
+# synthlip: `make pretrain`, the shipped baselines (see lipkit.pretrain, the search in lipkit.baseline_search and
+# README). 10,000 train images (a model of the generator, not of a small split), 96-160 px, 129 px crops, batch 16,
+# AdamW + one-cycle, ASPP rates scaled to the 17 x 17 grid; 1 thread per run so the two networks train side by
+# side on 2 cores, exactly reproducibly. Equal-time rule: each network gets the same time on one core, about
+# 95 minutes on the AMD EPYC (AVX2) that trained them, where a step costs 0.67 s (DeepLabV2) and 1.39 s
+# (Attention-to-Scale: three scales, 2.07x) alone on a core, bf16 + channels_last.
 _SYNTHLIP = Recipe(
     profile="synthlip", synth_train=10000, synth_val=500, seeds=1, baselines="train", width=0.25, crop_size=129,
-    batch_size=16, base_steps=14000, attention_base_steps=6000, base_lr=0.002, optimizer="adamw", weight_decay=0.01, schedule="onecycle",
-    warmup=0.05, val_images=100, val_every=2, log_every=25, threads=1)
+    batch_size=16, base_steps=7600, attention_base_steps=3700, base_lr=0.002, optimizer="adamw", weight_decay=0.01,
+    schedule="onecycle", warmup=0.05, val_images=100, val_every=2, log_every=25, threads=1)
 # cpu: `make reproduce`. The shipped baselines, scored on all 500 val images of the same SynthLIP seed and
 # sizes they were trained on (2,000 train images: the first 2,000 of the synthlip profile's 10,000);
 # notebook 02 trains DeepLabV2 from scratch for BASE_STEPS to show a curve start; 03-05 fine-tune 3 seeds.
@@ -135,7 +141,7 @@ _CPU = Recipe(
 # SGD lr 1e-4 (classifier x10) constant, 30 epochs of 30,462 images (91,380 steps), CE on the label grid
 # as released; then 20,000 SSL fine-tuning steps (the released solver's 200k images) of Attention-to-Scale.
 _PAPER = Recipe(
-    profile="paper", seeds=1, baselines="train", backbone="resnet101", attention_backbone="vgg16",
+    profile="paper", seeds=1, baselines="train", backbone="resnet101", attention_backbone="vgg16", aspp="paper",
     ssl_arch="attention", width=1.0, pretrained="imagenet", crop_size=321, scale_min=0.6, scale_max=1.4,
     batch_size=10, base_steps=91380, base_lr=1e-4, optimizer="sgd", weight_decay=5e-4, schedule="constant",
     ft_steps=20000, ft_lr=1e-4, ce_on="grid", val_images=0, val_every=5, log_every=50, threads=8, device="auto",
@@ -217,6 +223,13 @@ def finetune_name(setting: Setting, seed: int, arch: str = "deeplabv2") -> str:
     return f"ft_{slug}_s{seed}" if arch == "deeplabv2" else f"ft_{arch}_{slug}_s{seed}"
 
 
+def aspp_rates(recipe: Recipe, backbone: str) -> list[int] | None:
+    """``model.aspp_rates`` of a recipe: None (the paper's) or the rates scaled to the crop's grid."""
+    if backbone == "vgg16" or recipe.aspp == "paper":
+        return None
+    return list(scaled_aspp_rates(recipe.crop_size))
+
+
 def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> TrainConfig:
     """Stage 1: train ``arch`` with plain cross-entropy at the recipe's size (``runs/<profile>/baseline_<arch>_s<seed>``)."""
     root = ensure_synthlip(recipe)
@@ -225,7 +238,8 @@ def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> T
     return TrainConfig.from_dict({
         "data": {"root": rel(root), "crop_size": recipe.crop_size, "scale_range": [recipe.scale_min, recipe.scale_max],
                  "flip": True, "max_val_images": recipe.val_images or None, "workers": recipe.workers},
-        "model": {"arch": arch, "backbone": backbone, "width": recipe.width, "pretrained": recipe.pretrained or None},
+        "model": {"arch": arch, "backbone": backbone, "width": recipe.width, "aspp_rates": aspp_rates(recipe, backbone),
+                  "pretrained": recipe.pretrained or None},
         # The x10 classifier learning rate of DeepLab exists for a new head on a pretrained trunk;
         # from scratch every layer is new, so one learning rate for all layers there.
         "optim": {"name": recipe.optimizer, "lr": recipe.base_lr, "weight_decay": recipe.weight_decay,
@@ -252,8 +266,11 @@ def check_shipped(recipe: Recipe, arch: str) -> TrainConfig:
         raise FileNotFoundError(f"{folder} has no model.pt/config.yaml: run `make pretrain` to rebuild the shipped "
                                 "baselines, or set BASELINES = \"train\"")
     shipped = TrainConfig.from_yaml(folder / "config.yaml")
-    wanted = {"arch": arch, "backbone": recipe.attention_backbone if arch == "attention" else recipe.backbone,
-              "width": recipe.width, "pretrained": recipe.pretrained or None}
+    backbone = recipe.attention_backbone if arch == "attention" else recipe.backbone
+    # ASPP = "scaled" means scaled to the crop the network was trained on, the shipped one's
+    rates = aspp_rates(recipe.replace(crop_size=shipped.data.crop_size), backbone)
+    wanted = {"arch": arch, "backbone": backbone, "width": recipe.width, "aspp_rates": rates,
+              "pretrained": recipe.pretrained or None}
     have = {k: getattr(shipped.model, k) for k in wanted}
     if have != wanted:
         bad = [k for k in wanted if have[k] != wanted[k]]
@@ -290,6 +307,6 @@ def finetune_config(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arc
     return TrainConfig.from_dict(data)
 
 
-__all__ = ["BASELINE_SOURCES", "CONTROL", "PAPER", "RECIPES", "Recipe", "Setting", "baseline_config",
+__all__ = ["ASPP_CHOICES", "BASELINE_SOURCES", "aspp_rates", "CONTROL", "PAPER", "RECIPES", "Recipe", "Setting", "baseline_config",
            "baseline_name", "check_shipped", "ensure_synthlip", "finetune_config", "finetune_name", "profile_recipe", "rel",
            "shipped_checkpoint"]

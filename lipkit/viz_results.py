@@ -75,7 +75,27 @@ def training_curves(logs: Mapping[str, pd.DataFrame], y: Sequence[str] = ("loss"
     parts = [(log[log["kind"] == kind] if "kind" in log else log).assign(run=str(name)) for name, log in logs.items()]
     parts = [p for p in parts if len(p)]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[x, *y, "run"])
-    return learning_curves(frame, x, list(y), hue="run", title=title, logy=logy)
+    fig = learning_curves(frame, x, list(y), hue="run", title=title, logy=logy)
+    for ax, col in zip(fig.axes, y):
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
+        ax.set_ylabel(AXIS_LABELS.get(col, col))
+    return fig
+
+
+# Words and units of the training log's columns on a figure's axes.
+AXIS_LABELS: dict[str, str] = {
+    "step": "training step (one optimiser update)",
+    "epoch": "epoch (passes over the training images)",
+    "images": "training images seen",
+    "elapsed_s": "training time (s)",
+    "loss": "training loss (nats per pixel, summed over outputs)",
+    "ce": "cross-entropy (nats per pixel)",
+    "joint_error": "joint error L_joint (sigma 1 heatmaps)",
+    "mean_iou": "mIoU (fraction of 1)",
+    "pixel_accuracy": "pixel accuracy (fraction of 1)",
+    "left_right_confusion": "L/R confusion (fraction of 1)",
+    "lr": "learning rate",
+}
 
 
 # ------------------------------------------------------------------------------ per class
