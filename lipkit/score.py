@@ -29,6 +29,9 @@ each message naming its file. Nothing is written next to the predictions.
 Scoring itself is ``lipkit.evaluate``'s: each pair goes through ``evaluate.add_image`` and the split
 through ``evaluate.summarise``, so ``score`` on a folder written by ``predict`` gives exactly
 ``evaluate``'s numbers. PNGs are decoded by a thread pool; pairs are added in id order.
+
+A subset of N images is another sample, not a protocol: ``score_folder(per_image=True)`` keeps each
+image's confusion matrix, from which :mod:`lipkit.subsets` draws random subsets of the same N.
 """
 
 from __future__ import annotations
@@ -318,10 +321,12 @@ def default_workers() -> int:
 
 
 def _score_jobs(jobs: Sequence[tuple[str, Path | None, Path]], label_set: LabelSet, resize: str, workers: int,
-                progress: bool, joint_grid: int, joint_sigma: float, count: bool = True) -> tuple[Any, int, list[Problem]]:
+                progress: bool, joint_grid: int, joint_sigma: float, count: bool = True,
+                per_image: list[np.ndarray] | None = None) -> tuple[Any, int, list[Problem]]:
     """Decode every pair on ``workers`` threads and add the clean ones, in order; (state, resized, problems).
 
-    ``count=False`` (problems found already) only checks the files.
+    ``count=False`` (problems found already) only checks the files. A ``per_image`` list receives each
+    added pair's own confusion matrix (what ``add_image`` added to the split's), in order.
     """
     groups = joint_groups_or_none(label_set)
     state, resized, problems = new_state(label_set), 0, []
@@ -331,18 +336,24 @@ def _score_jobs(jobs: Sequence[tuple[str, Path | None, Path]], label_set: LabelS
             if pair.problems:
                 problems += pair.problems
             elif count and not problems:  # after the first problem: keep checking, stop counting
+                before = state.confusion.matrix.copy() if per_image is not None else None
                 add_image(state, pair.pred, pair.gt, groups, joint_grid, joint_sigma, name=pair.ident)
                 resized += pair.resized
+                if before is not None:
+                    per_image.append(state.confusion.matrix - before)
     return state, resized, problems
 
 
 def score_folder(pred_dir: PathLike, data_root: PathLike, split: str = "val", label_set: LabelSet | str = "lip", *,
                  resize: str = "none", ids_file: PathLike | None = None, max_images: int | None = None,
                  allow_missing: bool = False, absent: Sequence[str] = ABSENT_RULES, workers: int | None = None,
-                 progress: bool = True, joint_grid: int = 41, joint_sigma: float = 1.0) -> "ScoreReport":
+                 progress: bool = True, joint_grid: int = 41, joint_sigma: float = 1.0,
+                 per_image: bool = False) -> "ScoreReport":
     """Score the ``<id>.png`` predictions in ``pred_dir`` against ``split`` of ``data_root`` (see the module docstring).
 
-    Raises :class:`ScoreError` listing every problem found (nothing scored), ``LIPDataError`` for a
+    ``per_image=True`` also keeps each scored image's confusion matrix (``report.image_confusions``,
+    ``(images, K, K)`` in the order of ``report.image_ids``; they sum to the split's). Raises
+    :class:`ScoreError` listing every problem found (nothing scored), ``LIPDataError`` for a
     dataset root that cannot be read, ``ValueError`` for bad options.
     """
     label_set = get_label_set(label_set)
@@ -363,8 +374,9 @@ def score_folder(pred_dir: PathLike, data_root: PathLike, split: str = "val", la
     inv = scan_predictions(pred_dir, dataset.ids, selected)
     problems += _inventory_problems(inv, pred_dir, gt_path, allow_missing)
     jobs = [(i, inv.found.get(i), gt_path(i)) for i in selected]
+    matrices: list[np.ndarray] | None = [] if per_image else None
     state, resized, pair_problems = _score_jobs(jobs, label_set, resize, workers or default_workers(), progress,
-                                                joint_grid, joint_sigma, count=not problems)
+                                                joint_grid, joint_sigma, count=not problems, per_image=matrices)
     if problems or pair_problems:
         raise ScoreError(problems + pair_problems)
     protocol = Protocol(
@@ -372,7 +384,11 @@ def score_folder(pred_dir: PathLike, data_root: PathLike, split: str = "val", la
         images=len(selected), split_images=len(dataset), subset=how, resize=resize, resized=resized, absent=absent,
         missing_as_background=len(inv.missing), skipped_overlays=inv.overlays, outside_subset=inv.outside_subset,
         hidden=inv.hidden, joint_grid=joint_grid, joint_sigma=joint_sigma)
-    return ScoreReport(protocol, summarise(state, label_set), label_set)
+    report = ScoreReport(protocol, summarise(state, label_set), label_set, tuple(selected))
+    if matrices is not None:
+        k = label_set.num_classes
+        report.image_confusions = np.stack(matrices) if matrices else np.zeros((0, k, k), np.int64)
+    return report
 
 
 # ------------------------------------------------------------------------------------------ the report
@@ -443,6 +459,8 @@ class ScoreReport:
     protocol: Protocol
     scores: dict
     label_set: LabelSet
+    image_ids: tuple[str, ...] = ()  # the scored ids, in scoring order
+    image_confusions: np.ndarray | None = None  # (images, K, K) per image, with score_folder(per_image=True)
 
     def metrics(self, absent: str = "nan") -> dict[str, float]:
         """pixel acc, mean acc, mIoU, fwIoU (fractions) under one absent rule."""
@@ -607,19 +625,24 @@ def compare_protocols(data_root: PathLike, split: str, conventions: Mapping[str,
     return table
 
 
-def protocol_figure(table, title: str = "One set of predictions, scored under each convention"):
+def protocol_figure(table, title: str = "One set of predictions, scored under each convention",
+                    samples: Iterable[str] = ()):
     """Horizontal bars of mIoU per convention (``compare_protocols``'s table), each labelled with its difference
-    to the first row, which is drawn grey and as a dashed reference line."""
+    to the first row, which is drawn grey and as a dashed reference line. Rows named in ``samples`` score
+    other images (a subset), not the same images another way: drawn hatched and labelled "another sample"."""
     from matplotlib.figure import Figure  # optional: figures for notebooks only
 
     values = table["mIoU"].to_numpy(dtype=float)
+    named = {str(name) for name in samples}
+    sample = [str(name) in named for name in table.index]
     fig = Figure(figsize=(8, 0.45 * len(table) + 1.4), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
-    colours = ["0.35"] + ["tab:blue"] * (len(table) - 1)
-    bars = ax.barh(y, np.nan_to_num(values), color=colours, edgecolor="0.2", linewidth=0.5)
+    colours = ["0.35"] + ["white" if s else "tab:blue" for s in sample[1:]]
+    bars = ax.barh(y, np.nan_to_num(values), color=colours, edgecolor="0.2", linewidth=0.5,
+                   hatch=["//" if s else "" for s in sample])
     labels = ["not scored" if np.isnan(v) else f"{v:.2f}" + (f" ({v - values[0]:+.2f})" if k else "")
-              for k, v in enumerate(values)]
+              + (", another sample" if s else "") for k, (v, s) in enumerate(zip(values, sample))]
     ax.bar_label(bars, labels=labels, fontsize=8, padding=2)
     ax.axvline(values[0], color="0.35", linestyle="--", linewidth=1)
     ax.set_yticks(y, [str(i) for i in table.index], fontsize=8)
@@ -630,6 +653,7 @@ def protocol_figure(table, title: str = "One set of predictions, scored under ea
     return fig
 
 
-__all__ = ["ABSENT_RULES", "Inventory", "Problem", "Protocol", "RESIZE_RULES", "ScoreError", "ScoreReport", "align",
-           "compare_protocols", "format_problems", "load_pair", "palette_to_ids", "predict_folder", "protocol_figure",
-           "read_prediction", "resize_nearest", "scan_predictions", "score_folder", "select_ids"]
+__all__ = ["ABSENT_RULES", "Inventory", "Problem", "Protocol", "RESIZE_RULES", "ScoreError", "ScoreReport",
+           "align", "compare_protocols", "format_problems", "load_pair", "palette_to_ids",
+           "predict_folder", "protocol_figure", "read_prediction", "resize_nearest", "scan_predictions", "score_folder",
+           "select_ids"]

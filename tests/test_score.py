@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from lipkit import paths, score
+from lipkit import paths, score, subsets
 from lipkit.cli import main
 from lipkit.data import write_label_png
 from lipkit.labels import LIP
@@ -394,3 +394,117 @@ def test_notebook_06_declares_the_smoke_recipe_fields():
     for name, spec in pipeline.PROFILES.items():
         if spec.get("strict", True):
             assert "06" in spec["notebooks"], f"profile {name} has no entry for notebook 06"
+
+
+# ------------------------------------------------------------------------------------------ sampling: random subsets
+def _five(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """Five images (sizes and labels as ``_labels``'), each prediction wrong in its own way, so subsets differ."""
+    three = list(_labels().values())
+    labels = {f"im{k}": gt for k, gt in enumerate(three + [three[1].copy(), three[0].T.copy()])}
+    preds = _perfect(labels)
+    preds["im0"][preds["im0"] == FACE] = UPPER  # no face at all
+    preds["im1"] = LIP.flip_lut[preds["im1"]]  # arms and legs swapped
+    preds["im2"][8:, :] = BG  # legs missed
+    preds["im3"][preds["im3"] == UPPER] = LIP.index("Coat")  # a class the ground truth never has
+    root = _lip_root(tmp_path / "lip5", labels)
+    return root, _write(tmp_path / "pred5", preds), list(labels)
+
+
+def _brute_force(root: Path, folder: Path, ids: list[str], n: int, tmp_path: Path, absent: str) -> dict[tuple, float]:
+    """mIoU of every subset of ``n`` ids, each scored on its own by score_folder through an ids file."""
+    from itertools import combinations
+
+    out = {}
+    for combo in combinations(range(len(ids)), n):
+        listed = tmp_path / f"ids_{'_'.join(map(str, combo))}.txt"
+        listed.write_text("".join(f"{ids[k]}\n" for k in combo))
+        report = score.score_folder(folder, root, "val", ids_file=listed, progress=False)
+        out[combo] = report.metrics(absent)["mean_iou"]
+    return out
+
+
+def test_per_image_confusions_are_each_pairs_counts_and_sum_to_the_split(data, tmp_path):
+    root, labels = data
+    preds = {i: np.roll(p, 1, axis=1) for i, p in _perfect(labels).items()}
+    report = score.score_folder(_write(tmp_path / "pred", preds), root, "val", per_image=True, progress=False)
+    assert report.image_ids == tuple(labels) and report.image_confusions.shape == (3, K, K)
+    for k, (ident, gt) in enumerate(labels.items()):
+        expected = np.zeros((K, K), np.int64)
+        keep = gt != 255
+        np.add.at(expected, (gt[keep], preds[ident][keep]), 1)
+        assert np.array_equal(report.image_confusions[k], expected)
+    assert report.image_confusions.sum(axis=0).tolist() == report.scores["confusion_matrix"]
+    assert score.score_folder(tmp_path / "pred", root, "val", progress=False).image_confusions is None
+
+
+@pytest.mark.parametrize("absent", ["nan", "zero"])
+def test_random_subsets_are_the_brute_force_subsets_of_a_tiny_folder(tmp_path, absent):
+    """5 images, n = 2: each drawn subset's mIoU is what score_folder gives those 2 ids; 400 draws meet all 10."""
+    root, folder, ids = _five(tmp_path)
+    brute = _brute_force(root, folder, ids, 2, tmp_path, absent)
+    assert len(brute) == 10 and len(set(brute.values())) >= 5  # the subsets really differ
+    spread = subsets.subset_spread(folder, root, "val", n=2, repeats=400, seed=1, absent=absent)
+    assert spread.subsets.shape == (400, 2) and all(len(set(row)) == 2 for row in spread.subsets.tolist())
+    expected = np.array([brute[tuple(sorted(row))] for row in spread.subsets.tolist()])
+    assert np.array_equal(spread.draws, expected)
+    assert {tuple(sorted(row)) for row in spread.subsets.tolist()} == set(brute)
+    assert spread.subset == brute[(0, 1)] and spread.subset_name == "first 2"
+    assert spread.full == score.score_folder(folder, root, "val", progress=False).metrics(absent)["mean_iou"]
+    assert spread.below == sum(v < brute[(0, 1)] for v in expected) / 400
+    assert spread.as_far == sum(abs(v - spread.full) >= abs(brute[(0, 1)] - spread.full) for v in expected) / 400
+    given = subsets.subset_spread(folder, root, "val", n=2, repeats=5, subset_ids=["im4", "im2"], absent=absent)
+    assert given.subset == brute[(2, 4)] and given.subset_name == "2 given ids"
+
+
+def test_subsets_of_every_image_all_score_the_full_split(tmp_path):
+    root, folder, _ = _five(tmp_path)
+    full = score.score_folder(folder, root, "val", progress=False).metrics("nan")["mean_iou"]
+    spread = subsets.subset_spread(folder, root, "val", n=5, repeats=20, seed=0)
+    assert spread.full == full and spread.subset == full and np.all(spread.draws == full)
+    assert spread.interval() == (full, full) and spread.inside() and spread.as_far == 1.0 and spread.below == 0.0
+    first3 = subsets.subset_spread(folder, root, "val", n=3, repeats=10, max_images=3)  # options reach score_folder
+    assert first3.images == 3 and np.all(first3.draws == first3.full)
+
+
+def test_the_same_seed_draws_the_same_subsets(tmp_path):
+    root, folder, _ = _five(tmp_path)
+    report = score.score_folder(folder, root, "val", per_image=True, progress=False)
+    a, b = (subsets.spread_of_subsets(report.image_confusions, 3, repeats=30, seed=7) for _ in range(2))
+    c = subsets.spread_of_subsets(report.image_confusions, 3, repeats=30, seed=8)
+    assert np.array_equal(a.subsets, b.subsets) and np.array_equal(a.draws, b.draws)
+    assert not np.array_equal(a.subsets, c.subsets)
+
+
+def test_bad_subset_parameters_name_the_parameter(tmp_path):
+    root, folder, _ = _five(tmp_path)
+    matrices = score.score_folder(folder, root, "val", per_image=True, progress=False).image_confusions
+    for kwargs, name in [({"n": 0}, "n=0"), ({"n": 6}, "n=6"), ({"n": 2, "repeats": 0}, "repeats=0"),
+                         ({"n": 2, "absent": "none"}, "absent=")]:
+        with pytest.raises(ValueError, match=name):
+            subsets.spread_of_subsets(matrices, **kwargs)
+    with pytest.raises(ValueError, match="subset"):
+        subsets.spread_of_subsets(matrices, 2, subset=[1, 1])
+    for kwargs, name in [({"n": 0}, "n=0"), ({"n": 6}, "n=6"), ({"n": 2, "repeats": 0}, "repeats=0"),
+                         ({"n": 2, "subset_ids": ["im0", "nope"]}, "subset_ids")]:
+        with pytest.raises(ValueError, match=name):
+            subsets.subset_spread(folder, root, "val", **kwargs)
+
+
+def test_subset_figure_draws_one_panel_per_spread(tmp_path):
+    root, folder, _ = _five(tmp_path)
+    spreads = [subsets.subset_spread(folder, root, "val", n=2, repeats=50, absent=rule) for rule in ("nan", "zero")]
+    fig = subsets.subset_figure(spreads)
+    assert len(fig.axes) == 2
+    for ax, s in zip(fig.axes, spreads):
+        red = [line for line in ax.get_lines() if line.get_color() == "tab:red"]
+        assert len(red) == 1 and red[0].get_xdata()[0] == pytest.approx(100 * s.subset)
+
+
+def test_protocol_figure_hatches_the_rows_that_score_another_sample():
+    import pandas as pd
+
+    table = pd.DataFrame({"mIoU": [30.0, 32.5, 33.0]}, index=["reference", "first 2 images", "flip test"])
+    ax = score.protocol_figure(table, samples=iter(["first 2 images"])).axes[0]  # any iterable
+    assert [bar.get_hatch() or "" for bar in ax.patches] == ["", "//", ""]
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["30.00", "32.50 (+2.50), another sample", "33.00 (+3.00)"]
