@@ -5,7 +5,11 @@ everything else is derived from that (N, K) matrix with array operations: images
 pixel shares, region sizes, co-occurrence (a presence-matrix product), image sizes. Images are
 never decoded: sizes come from the labels (same size as their image by LIP's layout) or, for the
 unlabelled test split, from the JPEG headers. Pose visibility comes from the pose CSV and view /
-truncation counts from SynthLIP's ``meta_<split>.jsonl`` when they exist.
+truncation counts from SynthLIP's ``meta_<split>.jsonl`` when they exist; the dataset is named
+from the data (``SynthLIP`` where the generator's ``synthlip.json`` lies in the root, else the label
+set's name), so figures and notes never call SynthLIP numbers LIP's. ``what_it_shows`` writes the
+closing note of notebook 01: the images behind each number, which numbers the generator fixes and
+which are measured, and what they do not say about real LIP.
 
 ``python -m lipkit stats ROOT --split train`` prints the tables in markdown.
 """
@@ -32,6 +36,13 @@ from lipkit.data.synth import read_meta
 from lipkit.labels import LIP, LIP_POSE_JOINTS, LabelSet, get_label_set
 
 META_COLUMNS = ("view", "truncation", "occluded_fraction")  # the SynthLIP metadata statistics count
+META_READ = META_COLUMNS + ("garments",)  # and what they read: garments are compared with the labels
+# SynthLIP's garment names (metadata) -> the LIP classes that draw them.
+GARMENT_CLASSES = {
+    "upper-clothes": ("Upper-clothes",), "dress": ("Dress",), "jumpsuits": ("Jumpsuits",), "pants": ("Pants",),
+    "shorts": ("Pants",), "skirt": ("Skirt",), "coat": ("Coat",), "hat": ("Hat",), "sunglasses": ("Sunglasses",),
+    "scarf": ("Scarf",), "gloves": ("Glove",), "socks": ("Socks",), "shoes": ("Left-shoe", "Right-shoe"),
+}
 
 COOCCURRENCE_MODES = ("count", "conditional", "jaccard")
 
@@ -56,11 +67,18 @@ class DatasetStats:
     pose: np.ndarray | None = None
     meta: pd.DataFrame | None = None
     seconds: float = 0.0
+    dataset: str = ""
+    generator: dict | None = None
 
     # ----------------------------------------------------------------- basic arrays
     @property
     def num_images(self) -> int:
         return len(self.ids)
+
+    @property
+    def name(self) -> str:
+        """The data's name for titles: ``dataset`` when set, else the label set's name (LIP, CIHP, ...)."""
+        return self.dataset or self.label_set.name.upper()
 
     @property
     def presence(self) -> np.ndarray:
@@ -168,6 +186,43 @@ class DatasetStats:
             }
         )
 
+    def size_extremes(self) -> pd.DataFrame:
+        """Per side: the smallest and largest value and how many images have exactly that value.
+
+        Sizes drawn from a smooth distribution rarely repeat one value; a pile at an end of the range
+        is what clamping to the range leaves (SynthLIP clamps widths, see ``synth._size``).
+        """
+        rows = {}
+        for side in ("width", "height"):
+            values = self.sizes[:, 0 if side == "width" else 1]
+            lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+            rows[side] = {"min": lo, "images_at_min": int((values == lo).sum()),
+                          "max": hi, "images_at_max": int((values == hi).sum())}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def garments_shown(self) -> pd.DataFrame:
+        """SynthLIP only: per garment, the images whose person wears it and those whose label shows it.
+
+        ``worn`` is the generator's draw (metadata, set by chosen probabilities); ``shown`` counts the
+        images among those whose label map holds the garment's class, a measurement: views, framing
+        and occluders hide garments. Empty without metadata (real LIP).
+        """
+        columns = ["classes", "worn", "worn_share", "shown", "shown_share"]
+        if self.meta is None or "garments" not in self.meta.columns:
+            return pd.DataFrame(columns=columns, index=pd.Index([], name="garment"))
+        worn_lists = [g if isinstance(g, (list, tuple)) else [] for g in self.meta["garments"]]
+        rows = {}
+        for garment, classes in GARMENT_CLASSES.items():
+            ids = [self.label_set.classes.index(c) for c in classes if c in self.label_set.classes]
+            if not ids:
+                continue
+            worn = np.array([garment in g for g in worn_lists], dtype=bool)
+            shown = worn & self.presence[:, ids].any(axis=1)
+            rows[garment] = {"classes": " / ".join(classes), "worn": int(worn.sum()),
+                             "worn_share": worn.sum() / max(self.num_images, 1), "shown": int(shown.sum()),
+                             "shown_share": shown.sum() / worn.sum() if worn.any() else np.nan}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("garment")
+
     def size_summary(self) -> pd.DataFrame:
         """Min / median / mean / max of width, height and aspect."""
         sizes = self.image_sizes()[["width", "height", "aspect"]]
@@ -178,8 +233,9 @@ class DatasetStats:
 
         Unannotated joints (NaN, e.g. outside the image or hidden) are the occlusion and
         truncation proxy. LIP does not document v reliably (one codebase reads v == 1 as
-        occluded; SynthLIP writes v = 1 for a joint covered by the person's own body), so it is
-        reported as a raw share. Empty when the split has no pose file.
+        occluded); SynthLIP writes v = 0 for a joint on its own body segment, v = 1 for one covered
+        by another segment of the same person, and NaN outside the image or behind an occluder. It
+        is reported as a raw share of images. Empty when the split has no pose file.
         """
         if self.pose is None:
             return pd.DataFrame(columns=["joint", "annotated", "v_is_1"])
@@ -219,6 +275,7 @@ class DatasetStats:
         """A JSON-able digest: images, classes seen, ignore share, size range, rate."""
         total = max(int(self.areas.sum()), 1)
         return {
+            "dataset": self.name,
             "split": self.split,
             "label_set": self.label_set.name,
             "images": self.num_images,
@@ -250,8 +307,9 @@ def stats_from_labels(
     split: str = "",
     pose: np.ndarray | None = None,
     meta: pd.DataFrame | None = None,
+    dataset: str = "",
 ) -> DatasetStats:
-    """Statistics of label arrays already in memory (uint8 ids, any sizes)."""
+    """Statistics of label arrays already in memory (uint8 ids, any sizes); ``dataset`` names them."""
     start = time.perf_counter()
     counts, ignored, invalid, sizes = [], [], [], []
     for label in labels:
@@ -278,7 +336,34 @@ def stats_from_labels(
         pose=pose,
         meta=meta,
         seconds=time.perf_counter() - start,
+        dataset=dataset,
     )
+
+
+def share_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% by default) of a share seen in ``k`` of ``n`` images."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def read_generator(root: str | Path | None) -> dict | None:
+    """SynthLIP's settings (``synthlip.json``: seed, size range, counts, ...) of a root, None for real data."""
+    path = Path(root) / "synthlip.json" if root is not None else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def dataset_name(root: str | Path | None, label_set: LabelSet | str = LIP) -> str:
+    """The data's name for titles: "SynthLIP" where the generator's ``synthlip.json`` lies in ``root``,
+    else the label set's name in capitals (LIP, CIHP, ATR)."""
+    if read_generator(root) is not None:
+        return "SynthLIP"
+    return get_label_set(label_set).name.upper()
 
 
 def load_pose(pose_csv: Path | None, ids: Sequence[str]) -> np.ndarray | None:
@@ -377,7 +462,8 @@ def compute_stats(
 
     pose_csv = resolve_lip(root, split, labeled=False).pose_csv if (with_pose and root is not None) else None
     pose = load_pose(pose_csv, ids)
-    meta = read_meta(root, split, ids, columns=META_COLUMNS) if root is not None else None
+    meta = read_meta(root, split, ids, columns=META_READ) if root is not None else None
+    generator = read_generator(root)
     return DatasetStats(
         label_set=label_set,
         split=split,
@@ -389,6 +475,8 @@ def compute_stats(
         pose=pose,
         meta=meta,
         seconds=seconds,
+        dataset=dataset_name(root, label_set),
+        generator=generator,
     )
 
 
@@ -413,7 +501,7 @@ def markdown_table(frame: pd.DataFrame | pd.Series, floatfmt: str = ".4g", index
 
 def report(stats: DatasetStats) -> str:
     """All tables of a DatasetStats as one markdown document."""
-    parts = [f"# Statistics of {stats.label_set.name} split {stats.split!r}: {stats.num_images} images", ""]
+    parts = [f"# Statistics of {stats.name} split {stats.split!r}: {stats.num_images} images", ""]
     parts += ["## Classes", "", markdown_table(stats.class_table()), ""]
     parts += ["## Image sizes", "", markdown_table(stats.size_summary()), ""]
     if stats.pose is not None:

@@ -4,12 +4,14 @@ Every plot function returns a ``matplotlib.figure.Figure`` built without pyplot 
 shows it exactly once, when it is the cell's value, and nothing leaks between calls) and never
 writes a file: ``save_figure(fig, path)`` does that. Per-class plots take plain arrays, Series or
 DataFrames so the same function draws image counts in notebook 01 and per-class IoU (several
-methods side by side) in notebook 05.
+methods side by side) in notebook 05. Dataset figures title themselves with the data's name
+(``DatasetStats.name``: SynthLIP or LIP), split and image count, so a SynthLIP figure never reads
+as a statement about LIP; overlays carry a legend of the classes they show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.legend import Legend
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from lipkit.labels import LIP, LIP_POSE_FLIP_PAIRS, LIP_POSE_JOINTS, LIP_POSE_LIMBS, LabelSet
@@ -96,13 +99,37 @@ def _image_axis(ax: Axes, image: np.ndarray, title: str | None = None) -> None:
         ax.set_title(title, fontsize=8)
 
 
+def classes_present(labels: Iterable[np.ndarray], label_set: LabelSet = LIP, skip_background: bool = True) -> list[int]:
+    """Ids of ``label_set`` that occur in any of ``labels``, ascending (ignore and unknown ids left out)."""
+    seen = np.zeros(256, dtype=bool)
+    for label in labels:
+        seen[np.unique(np.asarray(label).astype(np.uint8))] = True
+    return [int(i) for i in np.flatnonzero(seen[: label_set.num_classes]) if not (skip_background and i == 0)]
+
+
+def class_legend(fig: Figure, labels: Iterable[np.ndarray], label_set: LabelSet = LIP, skip_background: bool = True,
+                 ncols: int = 6, fontsize: float = 8) -> Legend | None:
+    """A legend under ``fig``: colour patch and name of each class present in ``labels`` (None if none is).
+
+    ``skip_background`` leaves class 0 out, as overlays leave background pixels unpainted.
+    """
+    ids = classes_present(labels, label_set, skip_background)
+    if not ids:
+        return None
+    handles = [Patch(facecolor=label_set.palette_array[i] / 255.0, edgecolor="0.4", linewidth=0.5,
+                     label=label_set.classes[i]) for i in ids]
+    return fig.legend(handles=handles, loc="outside lower center", ncols=min(ncols, len(ids)), fontsize=fontsize,
+                      frameon=False, handlelength=1.2, columnspacing=1.0)
+
+
 def example_grid(items: Sequence[Mapping[str, Any]], label_set: LabelSet = LIP, ncols: int = 4,
                  rows: Sequence[str] = ("image", "overlay"), alpha: float = 0.6, show_pose: bool = False,
-                 panel_size: float = 2.2) -> Figure:
+                 panel_size: float = 2.2, title: str = "", legend: bool = True) -> Figure:
     """A grid of samples (dicts with ``image``, ``label``, optional ``id``/``pose``).
 
     Each sample is a column block showing ``rows`` from {"image", "label", "overlay"};
-    ``ncols`` samples per row of blocks. Pose joints go on the first panel when asked.
+    ``ncols`` samples per row of blocks. Pose joints go on the first panel when asked. ``legend``
+    adds the classes present in the labels shown (background too when a ``label`` row paints it).
     """
     if not items:
         raise ValueError("example_grid needs at least one sample")
@@ -129,6 +156,11 @@ def example_grid(items: Sequence[Mapping[str, Any]], label_set: LabelSet = LIP, 
             _image_axis(ax, img, str(item.get("id", n)) if r == 0 else None)
             if show_pose and r == 0 and item.get("pose") is not None:
                 draw_pose(ax, item["pose"], size=8, linewidth=1.0)
+    if legend and {"label", "overlay"} & set(rows):
+        class_legend(fig, [it["label"] for it in items if it.get("label") is not None], label_set,
+                     skip_background="label" not in rows)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -147,6 +179,12 @@ def palette_legend(label_set: LabelSet = LIP, ncols: int = 4) -> Figure:
     ax.axis("off")
     ax.set_title(f"{label_set.name.upper()} label set: {k} classes (palette of the authors' visualisations)", fontsize=10)
     return fig
+
+
+def dataset_title(stats: Any, what: str) -> str:
+    """A dataset figure's title, ``"<name> <split>, <n> images: <what>"``; the name comes from the data."""
+    split = f" {stats.split}" if stats.split else ""
+    return f"{stats.name}{split}, {stats.num_images} images: {what}"
 
 
 # ----------------------------------------------------------------------------- per-class bars
@@ -201,7 +239,7 @@ def images_per_class(stats: Any, sort: bool = True) -> Figure:
     """Number of images containing each class (the LIP paper's label-distribution figure)."""
     table = stats.class_table()
     return class_bars(table["images"], stats.label_set, ylabel="images", sort=sort, skip_background=True, integer=True,
-                      title=f"Images per class ({stats.num_images} images, split {stats.split!r})")
+                      title=dataset_title(stats, "images containing each class"))
 
 
 def pixel_share(stats: Any, sort: bool = True) -> Figure:
@@ -209,7 +247,7 @@ def pixel_share(stats: Any, sort: bool = True) -> Figure:
     table = stats.class_table()
     share = table["pixel_share"].replace(0, np.nan)
     return class_bars(share, stats.label_set, ylabel="share of pixels (log)", log=True, sort=sort,
-                      title="Pixel share per class: a long tail spanning orders of magnitude")
+                      title=dataset_title(stats, "share of the labelled pixels per class (log scale)"))
 
 
 def region_sizes(stats: Any) -> Figure:
@@ -227,47 +265,90 @@ def region_sizes(stats: Any) -> Figure:
     ax.set_xticks(range(len(ids)), [ls.classes[i] for i in ids], rotation=60, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("share of image area (log)")
-    ax.set_title("Region size per class where present", fontsize=10)
+    ax.set_title(dataset_title(stats, "share of the image a class covers where present (box: quartiles, line: median)"), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def heatmap(frame: pd.DataFrame, title: str = "", fmt: str = ".2f", cmap: str = "viridis", annot: bool = True,
-            vmin: float | None = None, vmax: float | None = None, cbar_label: str = "") -> Figure:
-    """A labelled heatmap of any square or rectangular table (co-occurrence, confusion)."""
+def heatmap(frame: pd.DataFrame, title: str = "", fmt: str = ".2f", cmap: str = "viridis", annot: Any = True,
+            vmin: float | None = None, vmax: float | None = None, cbar_label: str = "", annot_size: float = 8) -> Figure:
+    """A labelled heatmap of any square or rectangular table (co-occurrence, confusion).
+
+    ``annot`` is True (values in ``fmt``), False, or an array of cell texts (then ``fmt=""``).
+    """
     import seaborn as sns
 
     fig = Figure(figsize=(0.5 * frame.shape[1] + 3, 0.42 * frame.shape[0] + 1.5), layout="constrained")
     ax = fig.subplots()
-    sns.heatmap(frame, ax=ax, annot=annot, fmt=fmt, cmap=cmap, vmin=vmin, vmax=vmax, annot_kws={"fontsize": 8},
+    sns.heatmap(frame, ax=ax, annot=annot, fmt=fmt, cmap=cmap, vmin=vmin, vmax=vmax, annot_kws={"fontsize": annot_size},
                 cbar_kws={"label": cbar_label}, square=frame.shape[0] == frame.shape[1])
     ax.set_title(title, fontsize=10)
     ax.tick_params(labelsize=8)
     return fig
 
 
-def cooccurrence(stats: Any, mode: str = "conditional", skip_background: bool = True) -> Figure:
-    """Co-occurrence heatmap; ``conditional`` row i, column j = P(j in image | i in image), in percent."""
+def cooccurrence_text(values: np.ndarray, hide_zero: bool = True) -> np.ndarray:
+    """Cell texts of a co-occurrence table: whole numbers; blank for NaN, the diagonal and (``hide_zero``)
+    values that round to 0, so the numbers that say something stand out."""
+    values = np.asarray(values, dtype=float)
+    shown = np.isfinite(values) & ~(hide_zero & (np.round(values) == 0))
+    np.fill_diagonal(shown, False)
+    text = np.full(values.shape, "", dtype=object)
+    text[shown] = [f"{v:.0f}" for v in values[shown]]
+    return text
+
+
+def cooccurrence(stats: Any, mode: str = "conditional", skip_background: bool = True, hide_zero: bool = True,
+                 fontsize: float = 10) -> Figure:
+    """Co-occurrence heatmap; ``conditional`` row i, column j = P(j in image | i in image), in percent.
+
+    Cells show whole numbers at ``fontsize`` points; the diagonal and (``hide_zero``) zeros stay blank.
+    Each row label gives the images containing its class: the number of images the row rests on.
+    """
     frame = stats.cooccurrence(mode)
+    images = stats.class_table()["images"].to_numpy()
     if skip_background:
-        frame = frame.iloc[1:, 1:]
-    title = {"conditional": "P(column class present | row class present), %",
-             "jaccard": "Jaccard overlap of the images containing each pair, %",
-             "count": "Images containing both classes"}[mode]
+        frame, images = frame.iloc[1:, 1:], images[1:]
+    what = {"conditional": "P(column class present | row class present), %",
+            "jaccard": "Jaccard overlap of the images containing each pair, %",
+            "count": "images containing both classes"}[mode]
     if mode != "count":
         frame = 100 * frame
-    return heatmap(frame, title=title, fmt=".0f", vmin=0, vmax=None if mode == "count" else 100)
+    frame = frame.set_axis([f"{c} ({k})" for c, k in zip(frame.index, images)], axis=0)
+    fig = heatmap(frame, title=dataset_title(stats, what), fmt="", annot=cooccurrence_text(frame.to_numpy(), hide_zero),
+                  vmin=0, vmax=None if mode == "count" else 100, annot_size=fontsize)
+    fig.axes[0].set_ylabel("class (images containing it)")
+    fig.axes[0].set_xlabel("blank: diagonal" + (", or 0" if hide_zero else ""), fontsize=8)
+    return fig
+
+
+def size_edges(sizes: pd.DataFrame, max_bins: int = 80) -> np.ndarray:
+    """Histogram bin edges over widths and heights: 1 px bins centred on whole pixels while at most
+    ``max_bins`` fit, else wider ones, so a pile of images at exactly one size stays one bar."""
+    values = sizes[["width", "height"]].to_numpy()
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 1)
+    step = max(1, -(-(hi - lo + 1) // max_bins))
+    return np.arange(lo, hi + step + 1, step) - 0.5
 
 
 def size_distribution(stats: Any) -> Figure:
-    """Image width vs height scatter and the distribution of classes present per image."""
+    """Histograms of image width and height, and the number of person classes present per image.
+
+    A tall bar at an end of the size range means many images of exactly that size: in SynthLIP,
+    the widths the generator clamps to its range.
+    """
     sizes = stats.image_sizes()
-    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    fig = Figure(figsize=(9.5, 3.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    ax1.scatter(sizes["width"], sizes["height"], s=6, alpha=0.4)
-    ax1.set_xlabel("width (px)")
-    ax1.set_ylabel("height (px)")
-    ax1.set_title("Image sizes (LIP images are small and varied)", fontsize=10)
+    edges = size_edges(sizes)
+    for side, colour in (("width", "#1f77b4"), ("height", "#ff7f0e")):
+        ax1.hist(sizes[side], bins=edges, histtype="step", linewidth=1.5, color=colour, label=side)
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax1.set_xlabel("pixels")
+    ax1.set_ylabel("images")
+    ax1.legend(fontsize=8)
+    ax1.set_title("Image width and height", fontsize=10)
+    fig.suptitle(dataset_title(stats, "image sizes and parts visible"), fontsize=10)
     counts = np.bincount(sizes["classes_present"].to_numpy(dtype=int), minlength=1)
     ax2.bar(np.arange(len(counts)), counts, color="0.4")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -300,14 +381,19 @@ def count_bars(counts: Mapping[str, pd.Series], title: str = "") -> Figure:
 def view_distribution(stats: Any) -> Figure:
     """SynthLIP view / truncation (framing) / occluded-fraction counts (an empty panel without metadata)."""
     return count_bars({c.replace("_", " "): stats.meta_counts(c) for c in META_COLUMNS},
-                      title="Views, framing and occlusion (SynthLIP metadata)")
+                      title=dataset_title(stats, "views, framing and occluded share (generator metadata)"))
 
 
 def pose_visibility(stats: Any) -> Figure:
-    """Share of images where each joint is annotated, and joints annotated per image."""
+    """Share of images where each joint has coordinates (and v = 1), and joints with coordinates per image.
+
+    The v = 1 legend says what SynthLIP writes (a joint covered by the person's own body); for real
+    data it says that LIP does not document v.
+    """
     vis = stats.pose_visibility()
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    fig.suptitle(dataset_title(stats, "pose joints"), fontsize=10)
     if len(vis) == 0:
         for ax in (ax1, ax2):
             ax.text(0.5, 0.5, "no pose annotations", ha="center", va="center")
@@ -315,19 +401,21 @@ def pose_visibility(stats: Any) -> Figure:
         return fig
     col = [POSE_COLORS["left" if j in _LEFT_JOINTS else "right" if j in _RIGHT_JOINTS else "centre"]
            for j in range(len(vis))]
-    ax1.bar(range(len(vis)), vis["annotated"].to_numpy(), color=col, label="annotated")
-    ax1.bar(range(len(vis)), vis["v_is_1"].to_numpy(), color="none", edgecolor="0.2", hatch="///",
-            linewidth=0.5, label="annotated with v = 1")
-    ax1.legend(fontsize=7, loc="lower right")
+    v1 = "v = 1 (covered by the person's own body)" if stats.generator is not None else "v = 1 (meaning undocumented)"
+    ax1.bar(range(len(vis)), vis["annotated"].to_numpy(), color=col)
+    ax1.bar(range(len(vis)), vis["v_is_1"].to_numpy(), color="none", edgecolor="0.2", hatch="///", linewidth=0.5)
+    handles = [Patch(facecolor=POSE_COLORS[k], label=f"{k} joint has coordinates") for k in ("left", "right", "centre")]
+    handles.append(Patch(facecolor="none", edgecolor="0.2", hatch="///", linewidth=0.5, label=v1))
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     ax1.set_xticks(range(len(vis)), list(vis.index), rotation=60, ha="right", fontsize=8)
     ax1.set_ylim(0, 1.02)
-    ax1.set_ylabel("share of images annotated")
-    ax1.set_title("Joint visibility (missing = outside the image or hidden)", fontsize=10)
+    ax1.set_ylabel("share of images")
+    ax1.set_title("Joints with coordinates in the pose file", fontsize=10)
     per = stats.joints_per_image()
     ax2.bar(per.index, per.to_numpy(), color="0.4")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax2.set_xlabel("joints annotated")
+    ax2.set_xlabel("joints with coordinates")
     ax2.set_ylabel("images")
     return fig
 

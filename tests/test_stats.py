@@ -8,7 +8,9 @@ from PIL import Image
 from lipkit.cli import main
 from lipkit.data import write_pose_csv
 from lipkit.labels import LIP, LIP_POSE_JOINTS
-from lipkit.stats import compute_stats, label_histogram, markdown_table, pose_available, stats_from_labels
+from lipkit.stats_notes import what_it_shows
+from lipkit.stats import (compute_stats, dataset_name, label_histogram, markdown_table, pose_available, share_interval,
+                          stats_from_labels)
 
 
 def _labels():
@@ -208,3 +210,52 @@ def test_pose_available(tiny_root, tmp_path):
     (root / "lip_train_set.csv").unlink()
     assert not pose_available(root, "train")
     assert compute_stats(root, "train", progress=False).pose is None
+
+
+def test_size_extremes_count_the_images_at_each_end():
+    labels = [np.zeros((h, w), np.uint8) for h, w in [(10, 4), (12, 4), (11, 9), (13, 9), (13, 6)]]
+    ext = stats_from_labels(labels, LIP).size_extremes()
+    assert ext.loc["width"].tolist() == [4, 2, 9, 2]  # min, images at min, max, images at max
+    assert ext.loc["height"].tolist() == [10, 1, 13, 2]
+
+
+def test_share_interval_is_the_wilson_interval():
+    lo, hi = share_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = share_interval(5, 10)
+    assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
+    assert all(np.isnan(share_interval(0, 0)))
+
+
+def test_the_data_is_named_from_its_folder(tiny_root):
+    root, _ = tiny_root
+    st = compute_stats(root, "train", progress=False)
+    assert (st.name, st.generator) == ("LIP", None) and dataset_name(root, "cihp") == "CIHP"
+    (root / "synthlip.json").write_text(json.dumps({"seed": 3, "size_range": [2, 6], "version": "1.0"}))
+    st = compute_stats(root, "train", progress=False)
+    assert st.name == "SynthLIP" and st.generator["seed"] == 3 and st.summary()["dataset"] == "SynthLIP"
+
+
+def test_garments_worn_against_garments_shown(tiny_root):
+    root, labels = tiny_root  # every person wears pants; only the second map of each pair shows Pants
+    g = compute_stats(root, "train", progress=False).garments_shown()
+    assert g.loc["pants", "worn"] == 6 and g.loc["pants", "shown"] == 3 and g.loc["pants", "shown_share"] == 0.5
+    assert g.loc["dress", "worn"] == 0 and np.isnan(g.loc["dress", "shown_share"])
+    assert stats_from_labels(labels, LIP).garments_shown().empty  # no metadata: nothing to compare
+
+
+def test_what_it_shows_is_computed_from_the_statistics(tiny_root):
+    root, _ = tiny_root
+    real = what_it_shows(compute_stats(root, "train", progress=False))
+    assert "6 label maps of LIP split 'train'" in real and "Fixed by the generator" not in real
+    assert "SynthLIP" not in real and "no training step" in real
+    assert "Upper-clothes is in 3 of 6 images" in real  # the rarest class present (first of a tie), with its interval
+    assert "measured on the label maps" in real and "drawn geometry" not in real
+    lo, hi = share_interval(3, 6)
+    assert f"{100 * lo:.0f}% to {100 * hi:.0f}%" in real
+    (root / "synthlip.json").write_text(json.dumps({"seed": 3, "size_range": [3, 6], "version": "1.0"}))
+    synth = what_it_shows(compute_stats(root, "train", progress=False))
+    assert "seed (3)" in synth and "SynthLIP's statistics" in synth and "drawn geometry" in synth
+    assert "Dress with Pants in 0 images" in synth and "6 pants" in synth
+    assert "counted here: front 2, back 2, left 1, right 1" in synth
+    assert "3 of 6 images have a width of exactly 3 px" in synth  # the maps are 6 and 3 px wide

@@ -165,3 +165,98 @@ def test_browser_shows_only_controls_that_change_the_view():
 def test_browser_refuses_an_empty_list():
     with pytest.raises(ValueError, match="empty"):
         browse([])
+
+
+def _stats(items, name, split="train", **kw):
+    return stats_from_labels([it["label"] for it in items], LIP, ids=[it["id"] for it in items], split=split,
+                             dataset=name, **kw)
+
+
+def _titles(fig):
+    return [ax.get_title() for ax in fig.axes] + ([fig._suptitle.get_text()] if fig._suptitle is not None else [])
+
+
+@pytest.mark.parametrize("name", ["SynthLIP", "LIP"])
+def test_dataset_figures_are_titled_with_the_data_they_show(name):
+    items = [_sample(i) for i in range(3)]
+    st = _stats(items, name)
+    for make in (viz.images_per_class, viz.pixel_share, viz.region_sizes, viz.cooccurrence, viz.size_distribution,
+                 viz.view_distribution, viz.pose_visibility):
+        text = " | ".join(_titles(make(st)))
+        assert f"{name} train, 3 images" in text, (make.__name__, text)
+        assert "LIP images" not in text  # no figure makes a claim about LIP over other data
+        if name == "LIP":
+            assert "SynthLIP" not in text
+
+
+def test_example_grid_legend_holds_exactly_the_classes_present():
+    items = [_sample(0), _sample(1)]
+    items[1]["label"][0, :3] = [19, 255, 40]  # a class, the ignore value and an id outside the label set
+    present = sorted(set(np.unique(np.concatenate([it["label"].ravel() for it in items])).tolist()) - {0, 255, 40})
+    fig = viz.example_grid(items, LIP, title="SynthLIP train: 2 images")
+    assert len(fig.legends) == 1 and fig._suptitle.get_text() == "SynthLIP train: 2 images"
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == [LIP.classes[i] for i in present]
+    assert 19 in present and 0 not in present  # overlays leave background unpainted: not in the legend
+    colours = np.array([h.get_facecolor()[:3] for h in legend.legend_handles])
+    np.testing.assert_allclose(colours, LIP.palette_array[present] / 255.0)
+    painted = viz.example_grid(items, LIP, rows=("image", "label"))  # a label row paints background black
+    assert painted.legends[0].get_texts()[0].get_text() == "Background"
+    assert not viz.example_grid(items, LIP, legend=False).legends
+    assert not viz.example_grid(items, LIP, rows=("image",)).legends
+    assert viz.class_legend(Figure(layout="constrained"), [np.zeros((3, 3), np.uint8)], LIP) is None
+
+
+def test_cooccurrence_text_keeps_whole_numbers_and_blanks_zeros_and_the_diagonal():
+    values = np.array([[100.0, 0.2, np.nan], [33.4, 100.0, 99.6], [0.0, 12.5, 100.0]])
+    text = viz.cooccurrence_text(values)
+    assert text.tolist() == [["", "", ""], ["33", "", "100"], ["", "12", ""]]
+    assert viz.cooccurrence_text(values, hide_zero=False)[0, 1] == "0"
+
+
+def test_cooccurrence_figure_is_legible_and_rows_give_their_images():
+    a, b, c = (np.zeros((4, 4), np.uint8) for _ in range(3))
+    a[0, 0], a[1, 1] = 2, 5  # hair + upper-clothes
+    b[0, 0], b[1, 1] = 2, 9  # hair + pants
+    c[0, 0] = 2  # hair only
+    st = stats_from_labels([a, b, c], LIP, split="val", dataset="SynthLIP")
+    ax = viz.cooccurrence(st).axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    assert rows[:2] == ["Hat (0)", "Hair (3)"] and rows[cols.index("Pants")] == "Pants (1)"
+    cells = {}
+    for t in ax.texts:
+        x, y = t.get_position()
+        cells[rows[int(y)].split(" (")[0], cols[int(x)]] = t.get_text()
+        assert t.get_fontsize() >= 10
+    shown = [v for v in cells.values() if v]
+    assert shown and all(v.isdigit() and v != "0" for v in shown)
+    assert cells["Hair", "Upper-clothes"] == "33" and cells["Upper-clothes", "Hair"] == "100"
+    assert cells.get(("Upper-clothes", "Pants"), "") == ""  # never together: blank
+    assert cells.get(("Hair", "Hair"), "") == ""  # the diagonal says nothing
+
+
+def test_size_histogram_keeps_a_pile_at_one_size_in_one_bar():
+    labels = [np.zeros((20 + i, w), np.uint8) for i, w in enumerate([30, 30, 30, 31, 45, 94])]
+    st = stats_from_labels(labels, LIP, dataset="SynthLIP")
+    sizes = st.image_sizes()
+    edges = viz.size_edges(sizes)
+    counts = np.histogram(sizes["width"], edges)[0]
+    at = np.searchsorted(edges, 30) - 1  # the bin holding 30 px (heights start the shared range at 20)
+    assert counts[at] == 3 and counts[at + 1] == 1  # 30 px three times, 31 px once: separate bars
+    wide = pd.DataFrame({"width": [10, 2000], "height": [10, 10]})
+    assert len(viz.size_edges(wide, max_bins=80)) - 1 <= 80
+    fig = viz.size_distribution(st)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["width", "height"]
+
+
+def test_pose_visibility_says_what_v_means_for_the_data():
+    items = [_sample(i) for i in range(2)]
+    pose = np.stack([it["pose"] for it in items])
+    pose[:, 5, 2] = 1.0
+    synth = _stats(items, "SynthLIP", pose=pose)
+    synth.generator = {"seed": 0}
+    real = _stats(items, "LIP", pose=pose)
+    label = lambda fig: [t.get_text() for t in fig.legends[0].get_texts()][-1]
+    assert label(viz.pose_visibility(synth)) == "v = 1 (covered by the person's own body)"
+    assert label(viz.pose_visibility(real)) == "v = 1 (meaning undocumented)"
