@@ -259,3 +259,39 @@ def test_what_it_shows_is_computed_from_the_statistics(tiny_root):
     assert "Dress with Pants in 0 images" in synth and "6 pants" in synth
     assert "counted here: front 2, back 2, left 1, right 1" in synth
     assert "3 of 6 images have a width of exactly 3 px" in synth  # the maps are 6 and 3 px wide
+
+
+# ------------------------------------------------------------------ part sizes against the stride
+def _largest_square(mask: np.ndarray) -> int:
+    """Brute force: the side of the largest axis-aligned square of True pixels."""
+    h, w = mask.shape
+    return max((s for s in range(1, min(h, w) + 1) for y in range(h - s + 1) for x in range(w - s + 1)
+                if mask[y:y + s, x:x + s].all()), default=0)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 7, 8, 13])
+def test_thickness_of_a_bar_is_its_width_in_either_direction(width):
+    from lipkit.stats import thickness
+
+    mask = np.zeros((40, 50), bool)
+    mask[10:10 + width, 5:45] = True
+    assert thickness(mask) == width and thickness(mask.T) == width
+    disc = np.hypot(*np.mgrid[-20:21, -20:21]) <= 6  # 13 px across; the largest square inside decides
+    assert thickness(disc) == _largest_square(disc) < 13
+    assert thickness(np.zeros((5, 5), bool)) == 0
+
+
+def test_part_sizes_counts_areas_and_widths_per_class():
+    from lipkit.stats import part_sizes
+
+    a = np.zeros((30, 30), np.uint8)
+    a[2:5, 2:20] = LIP.index("Left-arm")  # 3 x 18: area 54, width 3
+    a[10:20, 10:20] = LIP.index("Face")  # 10 x 10: area 100, width 10
+    b = np.zeros((30, 30), np.uint8)
+    b[0:7, 0:10] = LIP.index("Left-arm")  # 7 x 10 in the corner: area 70, width 7 (the image's edge bounds it)
+    table = part_sizes([{"label": a}, {"label": b}], LIP)
+    arm, face = table.loc["Left-arm"], table.loc["Face"]
+    assert (arm["images"], arm["median area (px)"], arm["median thickness (px)"]) == (2, 62.0, 5.0)
+    assert (face["images"], face["median area (px)"], face["median thickness (px)"]) == (1, 100.0, 10.0)
+    assert table.loc["Hat", "images"] == 0 and np.isnan(table.loc["Hat", "median area (px)"])
+    assert "Background" not in table.index
