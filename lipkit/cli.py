@@ -170,11 +170,11 @@ def pretrain_command(args: argparse.Namespace) -> int:
         dests = [pretrain.ship(a) for a in archs]
     else:
         dests = pretrain.pretrain(archs, progress=not args.quiet, parallel=not args.serial)
-    other = f"val_seed{pretrain.OTHER_SEED}"
     for dest in dests:
         s = json.loads((dest / "scores.json").read_text())
-        print(f"{rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%, "
-              f"seed-{pretrain.OTHER_SEED} val mIoU {100 * s[other]['mean_iou']:.2f}%")
+        others = [100 * s[f"val_seed{k}"]["mean_iou"] for k in pretrain.OTHER_SEEDS if f"val_seed{k}" in s]
+        print(f"{rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%; other seeds' val mIoU "
+              f"{', '.join(f'{m:.2f}' for m in others)}% (mean {sum(others) / max(1, len(others)):.2f}%)")
     return 0
 
 

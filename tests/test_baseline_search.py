@@ -83,7 +83,7 @@ def test_shipped_result_is_its_variants_config_and_its_scores_follow_from_its_co
     log = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [x for x in log if x["kind"] == "train"][-1]["step"] == scores["step"] == stored["iterations"]
     row = next(r for r in bs.table([name]))
-    for key in pretrain.val_roots():
+    for key in pretrain.val_roots(bs.SEARCH_VAL_SEEDS):
         s = scores[key]
         m = np.asarray(s["confusion_matrix"])
         assert s["num_images"] == rc.RECIPES["synthlip"].synth_val
