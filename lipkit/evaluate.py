@@ -133,6 +133,10 @@ class EvalState:
     confusion: ConfusionMatrix
     joint_error_sum: float = 0.0
     num_images: int = 0
+    keep_images: bool = False  # also record each image's own confusion matrix and joint error (below)
+    image_ids: list = field(default_factory=list)
+    image_confusions: list = field(default_factory=list)  # (K, K) int64 each; they sum to ``confusion``
+    image_joint_errors: list = field(default_factory=list)  # float each, or None without joint groups
 
     def all_reduce(self) -> None:
         """Sum the state over all ranks of the default process group (in place)."""
@@ -151,9 +155,13 @@ def joint_groups_or_none(label_set: LabelSet) -> ssl.Groups | None:
     return ssl.joint_groups_for(label_set) if label_set.name in ssl.LABEL_SET_JOINTS else None
 
 
-def new_state(label_set: LabelSet = LIP) -> EvalState:
-    """An empty :class:`EvalState` for ``label_set`` (its classes and ignore value)."""
-    return EvalState(ConfusionMatrix(label_set.num_classes, label_set.ignore_index))
+def new_state(label_set: LabelSet = LIP, keep_images: bool = False) -> EvalState:
+    """An empty :class:`EvalState` for ``label_set`` (its classes and ignore value).
+
+    ``keep_images`` records every image's confusion matrix and joint error too: what a bootstrap over
+    images, a random subset or a per-view breakdown needs without scoring the images again.
+    """
+    return EvalState(ConfusionMatrix(label_set.num_classes, label_set.ignore_index), keep_images=keep_images)
 
 
 def _on_joint_grid(labels: Any, grid: int) -> torch.Tensor:
@@ -178,6 +186,7 @@ def add_image(state: EvalState, pred: Any, gt: Any, groups: ssl.Groups | None, j
     error on a ``joint_grid`` square grid (both maps sampled with ``ssl.labels_on_grid``). ``pred`` and
     ``gt`` are (H, W) integer tensors or arrays. Returns the image's joint error (None without groups).
     """
+    before = state.confusion.matrix.copy() if state.keep_images else None
     try:
         state.confusion.update(pred, gt)
     except ValueError as exc:
@@ -189,6 +198,10 @@ def add_image(state: EvalState, pred: Any, gt: Any, groups: ssl.Groups | None, j
         err = float(ssl.joint_error(p[None], g[None], groups, joint_sigma).sum())
         state.joint_error_sum += err
     state.num_images += 1
+    if before is not None:
+        state.image_ids.append(name)
+        state.image_confusions.append(state.confusion.matrix - before)
+        state.image_joint_errors.append(err)
     return err
 
 
@@ -205,11 +218,15 @@ def accumulate(
     joint_sigma: float = 1.0,
     progress: bool = True,
     autocast_bf16: bool = False,
+    keep_images: bool = False,
 ) -> EvalState:
-    """Run ``predict_logits`` on ``dataset[i]`` for ``i in indices`` and add each argmax with :func:`add_image`."""
+    """Run ``predict_logits`` on ``dataset[i]`` for ``i in indices`` and add each argmax with :func:`add_image`.
+
+    ``keep_images``: the state also holds each image's confusion matrix and joint error (:func:`new_state`).
+    """
     device = torch.device(device)
     groups = joint_groups_or_none(label_set)
-    state = new_state(label_set)
+    state = new_state(label_set, keep_images)
     was_training = model.training
     model.eval()
     try:

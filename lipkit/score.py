@@ -322,25 +322,22 @@ def default_workers() -> int:
 
 def _score_jobs(jobs: Sequence[tuple[str, Path | None, Path]], label_set: LabelSet, resize: str, workers: int,
                 progress: bool, joint_grid: int, joint_sigma: float, count: bool = True,
-                per_image: list[np.ndarray] | None = None) -> tuple[Any, int, list[Problem]]:
+                per_image: bool = False) -> tuple[Any, int, list[Problem]]:
     """Decode every pair on ``workers`` threads and add the clean ones, in order; (state, resized, problems).
 
-    ``count=False`` (problems found already) only checks the files. A ``per_image`` list receives each
-    added pair's own confusion matrix (what ``add_image`` added to the split's), in order.
+    ``count=False`` (problems found already) only checks the files. ``per_image``: the state keeps each
+    pair's own confusion matrix (``evaluate.new_state(keep_images=True)``).
     """
     groups = joint_groups_or_none(label_set)
-    state, resized, problems = new_state(label_set), 0, []
+    state, resized, problems = new_state(label_set, keep_images=per_image), 0, []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pairs = _ordered_map(pool, load_pair, [(*job, label_set, resize) for job in jobs], window=16 * workers)
         for pair in tqdm(pairs, total=len(jobs), desc="score", disable=not progress, leave=False):
             if pair.problems:
                 problems += pair.problems
             elif count and not problems:  # after the first problem: keep checking, stop counting
-                before = state.confusion.matrix.copy() if per_image is not None else None
                 add_image(state, pair.pred, pair.gt, groups, joint_grid, joint_sigma, name=pair.ident)
                 resized += pair.resized
-                if before is not None:
-                    per_image.append(state.confusion.matrix - before)
     return state, resized, problems
 
 
@@ -374,9 +371,8 @@ def score_folder(pred_dir: PathLike, data_root: PathLike, split: str = "val", la
     inv = scan_predictions(pred_dir, dataset.ids, selected)
     problems += _inventory_problems(inv, pred_dir, gt_path, allow_missing)
     jobs = [(i, inv.found.get(i), gt_path(i)) for i in selected]
-    matrices: list[np.ndarray] | None = [] if per_image else None
     state, resized, pair_problems = _score_jobs(jobs, label_set, resize, workers or default_workers(), progress,
-                                                joint_grid, joint_sigma, count=not problems, per_image=matrices)
+                                                joint_grid, joint_sigma, count=not problems, per_image=per_image)
     if problems or pair_problems:
         raise ScoreError(problems + pair_problems)
     protocol = Protocol(
@@ -385,9 +381,10 @@ def score_folder(pred_dir: PathLike, data_root: PathLike, split: str = "val", la
         missing_as_background=len(inv.missing), skipped_overlays=inv.overlays, outside_subset=inv.outside_subset,
         hidden=inv.hidden, joint_grid=joint_grid, joint_sigma=joint_sigma)
     report = ScoreReport(protocol, summarise(state, label_set), label_set, tuple(selected))
-    if matrices is not None:
+    if per_image:
         k = label_set.num_classes
-        report.image_confusions = np.stack(matrices) if matrices else np.zeros((0, k, k), np.int64)
+        report.image_confusions = (np.stack(state.image_confusions) if state.image_confusions
+                                   else np.zeros((0, k, k), np.int64))
     return report
 
 

@@ -241,3 +241,27 @@ def test_cli_scales_error() -> None:
 
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", "x.pt", "--data-root", ".", "--scales", "1,-2"])
+
+
+def test_kept_images_hold_each_images_own_matrix_and_joint_error():
+    from lipkit.evaluate import add_image, joint_groups_or_none, new_state
+
+    a_gt = np.zeros((8, 8), np.int64)
+    a_gt[2:6, 2:6] = 13  # a face
+    a_pred = a_gt.copy()
+    a_pred[2:4, 2:6] = 0  # half of it missed
+    b_gt = np.full((6, 6), 5, np.int64)  # upper clothes
+    b_pred = b_gt.copy()
+    b_pred[0, :] = 14  # a row called left arm
+    groups = joint_groups_or_none(LIP)
+    kept, plain = new_state(LIP, keep_images=True), new_state(LIP)
+    errs = [add_image(kept, p, g, groups, name=n) for n, p, g in (("a", a_pred, a_gt), ("b", b_pred, b_gt))]
+    for p, g in ((a_pred, a_gt), (b_pred, b_gt)):
+        add_image(plain, p, g, groups)
+    assert kept.image_ids == ["a", "b"] and kept.image_joint_errors == errs
+    first, second = kept.image_confusions
+    assert first[13, 13] == 8 and first[13, 0] == 8 and first[0, 0] == 48 and first.sum() == 64
+    assert second[5, 5] == 30 and second[5, 14] == 6 and second.sum() == 36
+    np.testing.assert_array_equal(first + second, kept.confusion.matrix)
+    np.testing.assert_array_equal(kept.confusion.matrix, plain.confusion.matrix)
+    assert plain.image_confusions == [] and kept.joint_error_sum == pytest.approx(sum(errs))
