@@ -138,8 +138,9 @@ class Run:
 
 
 def _comparable(config: Mapping[str, Any]) -> dict:
-    """The parts of a config that decide the numbers (not logging or progress)."""
-    data = json.loads(json.dumps(config))
+    """The parts of a config that decide the numbers (not logging or progress), with today's defaults filled in
+    (a config saved before a setting existed means that setting's default)."""
+    data = json.loads(json.dumps(TrainConfig.from_dict(dict(config)).to_dict()))
     for key in ("progress", "log_every", "checkpoint_every"):
         data.pop(key, None)
     return data

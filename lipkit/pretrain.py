@@ -96,7 +96,7 @@ def ship(arch: str, run_dir: Path | None = None, progress: bool = False) -> Path
         raise FileNotFoundError(f"{run_dir} has no scores.json: its training has not finished (make pretrain resumes it)")
     dest = shipped_dir(arch)
     save_shipped(run_dir / "last.pt", dest / "model.pt")
-    shutil.copyfile(run_dir / "config.yaml", dest / "config.yaml")
+    atomic_write_text(dest / "config.yaml", TrainConfig.from_yaml(run_dir / "config.yaml").to_yaml())  # every key
     shutil.copyfile(run_dir / "metrics.jsonl", dest / "metrics.jsonl")
     scores = score_shipped(dest, progress=progress)
     scores["step"] = json.loads(scores_path.read_text())["step"]

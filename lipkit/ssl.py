@@ -27,6 +27,23 @@ Loss modes of :class:`StructureSensitiveLoss`:
                 non-ignored cells) and the ground-truth region centre (exact mean, not truncated), with
                 x divided by the grid width and y by the grid height, so ``D`` lies in [0, 2]. The
                 gradient flows through the softmax into every class of the group.
+
+``weighting`` (modes ``"paper"`` and ``"released"``) says which per-image weight ``w[n]`` multiplies image
+n's summed CE; the loss is always ``sum_n w[n] * CE_sum[n] / n_valid`` (n_valid: the valid pixels of the
+batch), every weight held constant (no gradient through it), and ``"released"`` keeps CE's gradient
+whatever the weighting. ``L[n]`` is image n's joint error, ``N`` the batch size:
+
+``"image"``       ``w[n] = L[n]`` (default; the paper's weighting).
+``"normalized"``  ``w[n] = L[n] / mean(L)``: the loss keeps CE's scale, only the relative weighting of the
+                  images changes (a batch whose joint errors are all 0 gets weight 0, as the product
+                  would; with N = 1 the weight is 1 otherwise). The old ``normalize_weights=True``.
+``"batch_mean"``  ``w[n] = mean(L)`` for every image: plain CE times the batch's mean joint error, i.e. the
+                  learning-rate change of ``"image"`` without its reweighting of images.
+``"shuffled"``    ``w[n] = L[(n - 1) mod N]`` (``torch.roll(L, 1)``): the same weights, each on its
+                  neighbour in the batch, so no longer tied to the image's own structure. Deterministic
+                  (the batch order is already a seeded random order); with N = 1 it equals ``"image"``.
+
+All four are computed over the batch the loss sees: under DDP, each process's share of the batch.
 """
 
 from __future__ import annotations
@@ -411,6 +428,7 @@ class LossOutput(NamedTuple):
 
 
 MODES = ("none", "paper", "released", "soft")
+WEIGHTINGS = ("image", "normalized", "batch_mean", "shuffled")  # per-image weights of "paper"/"released"
 CE_ON = ("crop", "grid")  # where the parsing cross-entropy is computed (see StructureSensitiveLoss)
 
 
@@ -425,11 +443,12 @@ class StructureSensitiveLoss(nn.Module):
     logits' own grid against the sampled labels, as the release does (its ``label_shrink8``). A dict ``{"out": fused, "scales": (...)}`` is accepted too and handled by
     :func:`multi_output_loss` (one loss per output, summed, as the release's four loss layers).
 
-    ``normalize_weights`` (modes "paper"/"released"): divide the per-image joint errors by their batch
-    mean so the loss keeps the scale of CE and only the relative weighting of images changes (a batch
-    whose joint errors are all 0 gets weight 0, as the unnormalised product would; with batch size 1
-    the weight is always 1 otherwise). ``track_joint_error=False`` skips the joint error in mode
-    "none" (then ``joint_error`` is NaN).
+    ``weighting`` (modes "paper"/"released"): the per-image weights, one of :data:`WEIGHTINGS` (see
+    the module docstring); modes "none" and "soft" weight no image and ignore it (so one set of keyword
+    arguments serves every mode, as in ``lipkit.experiments.loss_gradients``; ``TrainConfig.validate``
+    refuses such a config). ``normalize_weights=True`` is the older spelling of ``weighting="normalized"`` (with any
+    other weighting than "image" or "normalized" it is refused). ``track_joint_error=False`` skips the
+    joint error in mode "none" (then ``joint_error`` is NaN).
     """
 
     def __init__(
@@ -442,6 +461,7 @@ class StructureSensitiveLoss(nn.Module):
         normalize_weights: bool = False,
         track_joint_error: bool = True,
         ce_on: str = "crop",
+        weighting: str = "image",
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -452,12 +472,14 @@ class StructureSensitiveLoss(nn.Module):
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if soft_weight < 0:
             raise ValueError(f"soft_weight must be >= 0, got {soft_weight}")
+        weighting = resolve_weighting(weighting, normalize_weights)
         self.mode = mode
         self.groups = get_joint_groups(groups)
         self.sigma = float(sigma)
         self.soft_weight = float(soft_weight)
         self.ignore_index = int(ignore_index)
-        self.normalize_weights = bool(normalize_weights)
+        self.weighting = weighting
+        self.normalize_weights = weighting == "normalized"  # the older attribute, kept for readers of it
         self.track_joint_error = bool(track_joint_error)
         self.ce_on = ce_on
         self._max_id = max(i for g in self.groups for i in g)
@@ -465,7 +487,7 @@ class StructureSensitiveLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"mode={self.mode!r}, joints={len(self.groups)}, sigma={self.sigma}, soft_weight={self.soft_weight}, "
-            f"normalize_weights={self.normalize_weights}, ce_on={self.ce_on!r}"
+            f"weighting={self.weighting!r}, ce_on={self.ce_on!r}"
         )
 
     def ce_target(self, target: Tensor, grid: tuple[int, int]) -> Tensor:
@@ -505,10 +527,7 @@ class StructureSensitiveLoss(nn.Module):
         if self.mode == "none":
             loss = ce
         elif self.mode in ("paper", "released"):
-            weights = jerr.to(ce_img.dtype)
-            if self.normalize_weights:
-                mean = weights.mean()
-                weights = weights / mean if mean > 0 else torch.zeros_like(weights)
+            weights = image_weights(jerr.to(ce_img.dtype), self.weighting)
             weighted = (ce_img * weights).sum() / n_valid
             # "released": value of the weighted loss, gradient of plain CE (ce - ce.detach() is exactly 0).
             loss = weighted if self.mode == "paper" else weighted.detach() + (ce - ce.detach())
@@ -516,6 +535,35 @@ class StructureSensitiveLoss(nn.Module):
             loss = ce + self.soft_weight * soft_joint_distance(logits, small, self.groups, self.ignore_index)
         je = jerr.mean() if jerr is not None else torch.full((), math.nan, device=logits.device)
         return LossOutput(loss, ce.detach(), je.detach())
+
+
+def resolve_weighting(weighting: str, normalize_weights: bool = False) -> str:
+    """The weighting meant by ``weighting`` and the older flag ``normalize_weights`` (True = "normalized").
+
+    ValueError for an unknown weighting or a flag set against another weighting than "image"/"normalized".
+    """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+    if normalize_weights:
+        if weighting not in ("image", "normalized"):
+            raise ValueError(f"normalize_weights=True means weighting 'normalized', but weighting={weighting!r}: "
+                             "set only weighting")
+        return "normalized"
+    return weighting
+
+
+def image_weights(joint_errors: Tensor, weighting: str = "image") -> Tensor:
+    """The per-image weights (N,) of modes "paper"/"released" from the batch's joint errors (module docstring)."""
+    if weighting == "image":
+        return joint_errors
+    mean = joint_errors.mean()
+    if weighting == "normalized":
+        return joint_errors / mean if mean > 0 else torch.zeros_like(joint_errors)
+    if weighting == "batch_mean":
+        return mean.expand_as(joint_errors)
+    if weighting == "shuffled":
+        return torch.roll(joint_errors, 1)
+    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
 
 
 def soft_joint_distance(
@@ -572,7 +620,7 @@ def multi_output_loss(loss_fn: nn.Module, outputs: Tensor | Mapping[str, object]
 
 __all__ = [
     "LIP_JOINT_GROUPS", "LIP_JOINT_NAMES", "LIP_JOINT_GROUPS_NO_SHOES", "LIP_JOINT_NAMES_NO_SHOES",
-    "ATR_JOINT_GROUPS", "PASCAL_JOINT_GROUPS", "PASCAL_JOINT_NAMES", "JOINT_GROUPS", "LABEL_SET_JOINTS", "JOINT_ERROR_SCALE", "MODES",
+    "ATR_JOINT_GROUPS", "PASCAL_JOINT_GROUPS", "PASCAL_JOINT_NAMES", "JOINT_GROUPS", "LABEL_SET_JOINTS", "JOINT_ERROR_SCALE", "MODES", "WEIGHTINGS",
     "get_joint_groups", "joint_groups_for", "joint_names", "parsing_to_joints", "joint_heatmaps", "joint_error",
-    "CE_ON", "grid_positions", "labels_on_grid", "soft_joint_distance", "LossOutput", "StructureSensitiveLoss", "multi_output_loss",
+    "CE_ON", "image_weights", "resolve_weighting", "grid_positions", "labels_on_grid", "soft_joint_distance", "LossOutput", "StructureSensitiveLoss", "multi_output_loss",
 ]

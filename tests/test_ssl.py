@@ -383,6 +383,85 @@ def test_normalize_weights_keeps_ce_scale():
     assert one.loss.item() == pytest.approx(ce1.loss.item(), rel=1e-6)  # batch of one: weight 1
 
 
+def _weighting_case(seed=11, n=4):
+    """A batch with known, pairwise different per-image joint errors ``w`` and per-image CE sums."""
+    logits, target = _data(seed=seed, n=n)
+    w = joint_error(logits.argmax(1), labels_on_grid(target, logits.shape[-2:])).double()
+    assert len(set(w.tolist())) == n and (w > 0).all()
+    up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    ce_img = F.cross_entropy(up, target, ignore_index=255, reduction="none").sum(dim=(1, 2)).double()
+    return logits, target, w, ce_img, int((target != 255).sum())
+
+
+def test_weightings_values_computed_by_hand():
+    logits, target, w, ce_img, n_valid = _weighting_case()
+    m = float(w.mean())
+    expected_weights = {
+        "image": w.tolist(),
+        "normalized": [x / m for x in w.tolist()],
+        "batch_mean": [m] * 4,
+        "shuffled": [w[3].item(), w[0].item(), w[1].item(), w[2].item()],  # image i takes image i-1's weight
+    }
+    for weighting, weights in expected_weights.items():
+        expected = sum(c * x for c, x in zip(ce_img.tolist(), weights)) / n_valid
+        for mode in ("paper", "released"):
+            out = StructureSensitiveLoss(mode, weighting=weighting)(logits, target)
+            assert out.loss.item() == pytest.approx(expected, rel=1e-5), (mode, weighting)
+            assert out.ce.item() == pytest.approx(ce_img.sum().item() / n_valid, rel=1e-6)
+    shuffled = StructureSensitiveLoss("paper", weighting="shuffled")(logits, target).loss
+    assert shuffled.item() == pytest.approx(((ce_img * torch.roll(w, 1)).sum() / n_valid).item(), rel=1e-5)
+    # the default is the paper's weighting, and normalize_weights=True is weighting "normalized", bit for bit
+    default, image = StructureSensitiveLoss("paper"), StructureSensitiveLoss("paper", weighting="image")
+    assert default.weighting == "image" and torch.equal(default(logits, target).loss, image(logits, target).loss)
+    old = StructureSensitiveLoss("paper", normalize_weights=True)
+    new = StructureSensitiveLoss("paper", weighting="normalized")
+    assert old.weighting == "normalized" and new.normalize_weights
+    assert torch.equal(old(logits, target).loss, new(logits, target).loss)
+
+
+def test_weightings_gradients():
+    logits, target, w, _, _ = _weighting_case(seed=12)
+    up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    plain_ce = F.cross_entropy(up, target, ignore_index=255)
+    g_ce = torch.autograd.grad(plain_ce, logits, retain_graph=True)[0]
+    # batch_mean: the gradient of plain CE times the (constant) batch mean of the joint errors
+    g_scaled = torch.autograd.grad(plain_ce * w.mean().float(), logits)[0]
+    g_mean = _grad(StructureSensitiveLoss("paper", weighting="batch_mean"), logits, target)
+    torch.testing.assert_close(g_mean, g_scaled, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(g_mean, w.mean().float() * g_ce, rtol=1e-5, atol=1e-9)
+    # shuffled: image i's gradient is CE's times its neighbour's weight
+    g_shuf = _grad(StructureSensitiveLoss("paper", weighting="shuffled"), logits, target)
+    for i in range(4):
+        torch.testing.assert_close(g_shuf[i], w[i - 1].float() * g_ce[i], rtol=1e-5, atol=1e-9)
+    # image and normalized keep their per-image gradients
+    g_img = _grad(StructureSensitiveLoss("paper", weighting="image"), logits, target)
+    g_norm = _grad(StructureSensitiveLoss("paper", weighting="normalized"), logits, target)
+    for i in range(4):
+        torch.testing.assert_close(g_img[i], w[i].float() * g_ce[i], rtol=1e-5, atol=1e-9)
+        torch.testing.assert_close(g_norm[i], (w[i] / w.mean()).float() * g_ce[i], rtol=1e-5, atol=1e-9)
+    # released: exactly CE's gradient (that of mode "none", bit for bit), whatever the weighting
+    g_none = _grad(StructureSensitiveLoss("none"), logits, target)
+    torch.testing.assert_close(g_none, g_ce)
+    for weighting in ("image", "normalized", "batch_mean", "shuffled"):
+        g_rel = _grad(StructureSensitiveLoss("released", weighting=weighting), logits, target)
+        assert torch.equal(g_rel, g_none), weighting
+
+
+def test_weightings_with_one_image_and_bad_settings():
+    logits, target = _data(seed=13, n=1)
+    paper = StructureSensitiveLoss("paper")(logits, target).loss
+    for weighting in ("shuffled", "batch_mean"):  # one image: its own weight, as the paper's
+        assert torch.equal(StructureSensitiveLoss("paper", weighting=weighting)(logits, target).loss, paper)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        StructureSensitiveLoss("paper", weighting="random")
+    with pytest.raises(ValueError, match="normalize_weights=True means weighting 'normalized'"):
+        StructureSensitiveLoss("paper", weighting="shuffled", normalize_weights=True)
+    none = StructureSensitiveLoss("none")(logits, target).loss  # modes without per-image weights ignore it
+    assert torch.equal(StructureSensitiveLoss("none", weighting="shuffled")(logits, target).loss, none)
+    soft = StructureSensitiveLoss("soft")(logits, target).loss
+    assert torch.equal(StructureSensitiveLoss("soft", weighting="batch_mean")(logits, target).loss, soft)
+
+
 def test_soft_has_gradient_through_joint_term():
     logits, target = _data(seed=7)
     g0 = _grad(StructureSensitiveLoss("soft", soft_weight=0.0), logits, target)

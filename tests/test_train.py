@@ -112,11 +112,41 @@ def test_config_round_trips(tmp_path: Path) -> None:
     ("model.backbone=resnet7", "model.backbone"),
     ("batch_size=0", "batch_size=0"),
     ("ssl.groups=elbows", "ssl.groups=.elbows."),
+    ("ssl.weighting=random", "ssl.weighting='random': expected one of"),
+    ("ssl.weighting=batch_mean", "ssl.weighting='batch_mean'.*ssl.mode='none' has no per-image weights"),
+    ("ssl.normalize_weights=true", "ssl.weighting='normalized'.*ssl.mode='none' has no per-image weights"),
+    ("eval.joint_sigma=0", "eval.joint_sigma=0.0: must be > 0"),
+    ("data.flip_swap=3", "data.flip_swap: expected true/false"),
     ("noequals", "expected key=value"),
 ])
 def test_config_errors_name_the_key(override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig().with_overrides([override])
+
+
+def test_study_settings_round_trip_and_old_configs_load(tmp_path: Path) -> None:
+    config = TrainConfig().with_overrides(["ssl.mode=paper", "ssl.weighting=shuffled", "data.flip_swap=false",
+                                           "eval.joint_sigma=2"])
+    assert (config.ssl.weighting, config.ssl.effective_weighting, config.data.flip_swap, config.eval.joint_sigma) == \
+        ("shuffled", "shuffled", False, 2.0)
+    (tmp_path / "c.yaml").write_text(config.to_yaml())
+    assert TrainConfig.from_yaml(tmp_path / "c.yaml") == config
+    defaults = TrainConfig()
+    assert (defaults.ssl.weighting, defaults.data.flip_swap, defaults.eval.joint_sigma) == ("image", True, 1.0)
+    # configs written before these keys (normalize_weights only) load with the same behaviour
+    old = {"ssl": {"mode": "paper", "sigma": 1.0, "weight": None, "normalize_weights": True, "groups": "", "ce_on": "crop"}}
+    loaded = TrainConfig.from_dict(old)
+    assert loaded.ssl.weighting == "image" and loaded.ssl.effective_weighting == "normalized"
+    assert build.build_loss(loaded, LIP).weighting == "normalized"
+    old["ssl"]["normalize_weights"] = False
+    assert build.build_loss(TrainConfig.from_dict(old), LIP).weighting == "image"
+    both = TrainConfig().with_overrides(["ssl.mode=released", "ssl.weighting=normalized", "ssl.normalize_weights=true"])
+    assert build.build_loss(both, LIP).weighting == "normalized"  # consistent: accepted
+    with pytest.raises(ValueError, match="ssl.normalize_weights=true means ssl.weighting 'normalized'"):
+        both.with_overrides(["ssl.weighting=batch_mean"])
+    for name in ("synthlip_deeplabv2", "synthlip_attention"):  # the shipped runs' configs
+        shipped = TrainConfig.from_yaml(Path(__file__).resolve().parent.parent / "checkpoints" / name / "config.yaml")
+        assert shipped.ssl.effective_weighting == "image" and shipped.data.flip_swap and shipped.eval.joint_sigma == 1.0
 
 
 def test_config_file_errors(tmp_path: Path) -> None:
@@ -136,6 +166,37 @@ def test_shipped_configs_load() -> None:
                                        "paper_ssl_finetune.yaml", "cpu_small.yaml", "smoke.yaml"}
     for f in files:
         TrainConfig.from_yaml(f)
+
+
+def test_build_passes_flip_swap_and_weighting(data_root: Path, tmp_path: Path) -> None:
+    from lipkit.data.transforms import RandomHorizontalFlip
+
+    for flip_swap in (True, False):
+        config = tiny_config(data_root, tmp_path, data__flip_swap=flip_swap, ssl__mode="paper", ssl__weighting="batch_mean")
+        steps = build.build_data(config, LIP).train_items.transform.transforms
+        assert [t.swap for t in steps if isinstance(t, RandomHorizontalFlip)] == [flip_swap]
+        assert build.build_loss(config, LIP).weighting == "batch_mean"
+
+
+def test_validation_joint_error_uses_eval_joint_sigma_not_ssl_sigma(data_root: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from lipkit.training.distributed import DistContext
+
+    calls: list[float] = []
+    real = loop.accumulate
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["joint_sigma"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "accumulate", spy)
+    scores = {}
+    for sigma, eval_sigma in ((1.0, 1.0), (2.0, 1.0), (2.0, 2.0)):  # same seed: the same initial weights
+        config = tiny_config(data_root, tmp_path, ssl__mode="paper", ssl__sigma=sigma, eval__joint_sigma=eval_sigma)
+        trainer = loop.make_trainer(config, DistContext(), torch.device("cpu"))
+        scores[sigma, eval_sigma] = loop.validate(trainer)["joint_error"]
+    assert calls == [1.0, 1.0, 2.0]
+    assert scores[2.0, 1.0] == scores[1.0, 1.0]  # trained with sigma 2, measured with the stated sigma 1
 
 
 # ---- data order ----------------------------------------------------------------------------------

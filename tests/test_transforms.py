@@ -63,10 +63,45 @@ def test_flip_hand_computed():
 @given(h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 2**16))
 def test_flip_twice_is_identity(h, w, seed):
     s = make_sample(h, w, seed)
-    back = hflip_sample(hflip_sample(s, LIP), LIP)
-    assert np.array_equal(back["image"], s["image"])
-    assert np.array_equal(back["label"], s["label"])
-    assert np.array_equal(back["pose"], s["pose"], equal_nan=True)
+    for swap in (True, False):
+        back = hflip_sample(hflip_sample(s, LIP, swap=swap), LIP, swap=swap)
+        assert np.array_equal(back["image"], s["image"])
+        assert np.array_equal(back["label"], s["label"])
+        assert np.array_equal(back["pose"], s["pose"], equal_nan=True)
+
+
+def test_flip_without_swap_keeps_ids_and_joint_names():
+    s = {"image": np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3),
+         "label": np.array([[14, 0, 16], [18, 5, 19]], np.uint8),  # a left-arm pixel at column 0
+         "pose": np.full((16, 3), np.nan, np.float32)}
+    s["pose"][0] = (0.0, 1.0, 1.0)  # R_Ankle at column 0
+    kept = hflip_sample(s, LIP, swap=False)
+    swapped = hflip_sample(s, LIP)  # swap=True is the default
+    # without swap the left-arm pixel moves to the mirrored column (W-1-0 = 2) and stays left arm (14)
+    assert kept["label"].tolist() == [[16, 0, 14], [19, 5, 18]]
+    assert kept["label"][0, 2] == 14 and swapped["label"][0, 2] == 15  # with swap it becomes right arm
+    assert np.array_equal(kept["image"], swapped["image"])  # the pixels move the same way
+    # the pose stays consistent with the label: R_Ankle stays row 0, at x = 2
+    assert kept["pose"][0].tolist() == [2.0, 1.0, 1.0] and np.isnan(kept["pose"][5]).all()
+    assert swapped["pose"][5].tolist() == [2.0, 1.0, 1.0] and np.isnan(swapped["pose"][0]).all()
+    assert kept["label"].flags["C_CONTIGUOUS"] and s["label"][0, 0] == 14  # input untouched
+    always = RandomHorizontalFlip(LIP, p=1.0, generator=0, swap=False)
+    assert always.swap is False and np.array_equal(always(s)["label"], kept["label"])
+
+
+def test_train_transform_flip_swap_flag():
+    left_arm = {"image": np.zeros((20, 20, 3), np.uint8), "label": np.full((20, 20), 14, np.uint8)}
+    seen = {}
+    for flip_swap in (True, False):
+        t = train_transform(LIP, crop_size=16, scale_range=(1.0, 1.0), flip_swap=flip_swap)
+        flips = [step for step in t.transforms if isinstance(step, RandomHorizontalFlip)]
+        assert len(flips) == 1 and flips[0].swap is flip_swap
+        seen[flip_swap] = set()
+        for seed in range(12):  # each draw flips with probability 1/2
+            t.seed(seed)
+            seen[flip_swap] |= set(t(left_arm)["label"].unique().tolist())
+    assert seen[True] == {14, 15}  # some crops were flipped, and the flip made them right arms
+    assert seen[False] == {14}  # flipped or not, the arm stays labelled left
 
 
 def test_flip_pose_pairs_swap():

@@ -116,17 +116,24 @@ def crop_sample(sample: Sample, top: int, left: int, height: int, width: int,
     return out
 
 
-def hflip_sample(sample: Sample, label_set: LabelSet) -> Sample:
+def hflip_sample(sample: Sample, label_set: LabelSet, swap: bool = True) -> Sample:
     """Mirror left-right: label ids swapped through ``label_set.flip_lut``, pose ``x -> W-1-x`` with
-    left/right joints swapped (LIP_POSE_FLIP_PERMUTATION)."""
+    left/right joints swapped (LIP_POSE_FLIP_PERMUTATION).
+
+    ``swap=False`` mirrors the pixels and the joints' x but keeps every id and joint name: a mirrored
+    left arm stays labelled "left arm" (a known structural corruption, the study's positive control),
+    and the pose stays consistent with that label (its joints are not swapped either).
+    """
     out = dict(sample)
     image = sample["image"]
     w = image.shape[1]
     out["image"] = np.ascontiguousarray(image[:, ::-1])
     if "label" in sample:
-        out["label"] = label_set.flip_lut[sample["label"][:, ::-1]]
+        mirrored = sample["label"][:, ::-1]
+        out["label"] = label_set.flip_lut[mirrored] if swap else np.ascontiguousarray(mirrored)
     if "pose" in sample:
-        pose = np.asarray(sample["pose"], dtype=np.float32)[list(LIP_POSE_FLIP_PERMUTATION)].copy()
+        pose = np.asarray(sample["pose"], dtype=np.float32)
+        pose = (pose[list(LIP_POSE_FLIP_PERMUTATION)] if swap else pose).copy()
         pose[:, 0] = (w - 1) - pose[:, 0]
         out["pose"] = pose
     return out
@@ -178,18 +185,21 @@ class RandomCrop(RandomTransform):
 
 
 class RandomHorizontalFlip(RandomTransform):
-    """Mirror with probability ``p``, swapping the label set's mirror ids and the left/right joints."""
+    """Mirror with probability ``p``, swapping the label set's mirror ids and the left/right joints
+    (``swap=False``: without swapping them, see :func:`hflip_sample`)."""
 
-    def __init__(self, label_set: LabelSet, p: float = 0.5, generator: np.random.Generator | int | None = None) -> None:
+    def __init__(self, label_set: LabelSet, p: float = 0.5, generator: np.random.Generator | int | None = None,
+                 swap: bool = True) -> None:
         super().__init__(generator)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
         self.label_set = label_set
         self.p = p
+        self.swap = bool(swap)
 
     def __call__(self, sample: Sample) -> Sample:
         if self.rng().random() < self.p:
-            return hflip_sample(sample, self.label_set)
+            return hflip_sample(sample, self.label_set, swap=self.swap)
         return dict(sample)
 
 
@@ -258,16 +268,17 @@ class Compose:
 
 def train_transform(label_set: LabelSet, crop_size: int | Sequence[int] = 321,
                     scale_range: tuple[float, float] = (0.6, 1.4), flip: bool = True,
-                    scales: Sequence[float] | None = None, seed: int | None = None) -> Compose:
+                    scales: Sequence[float] | None = None, seed: int | None = None, flip_swap: bool = True) -> Compose:
     """The paper's training pipeline: random scale, random crop (padded), mirror with id swap,
     ImageNet normalisation, tensors. ``scales=(0.6, 0.8, 1.0, 1.2, 1.4)`` gives the released
-    discrete scales instead of the continuous ``scale_range``."""
+    discrete scales instead of the continuous ``scale_range``. ``flip_swap=False`` mirrors without
+    swapping left/right ids and joints (a structural corruption, for a positive control)."""
     steps: list[Callable[[Sample], Sample]] = [
         RandomScale(scale_range, scales=scales),
         RandomCrop(crop_size, ignore_index=label_set.ignore_index),
     ]
     if flip:
-        steps.append(RandomHorizontalFlip(label_set))
+        steps.append(RandomHorizontalFlip(label_set, swap=flip_swap))
     steps += [Normalize(), ToTensor()]
     compose = Compose(steps)
     if seed is not None:

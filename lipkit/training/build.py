@@ -45,7 +45,8 @@ def build_data(config: TrainConfig, label_set: LabelSet) -> TrainData:
     c = config.data
     root = paths.resolve(c.root) if c.root else paths.synthlip_root()
     train = FirstN(open_split(root, c.train_split, label_set), c.max_train_images)
-    transform = train_transform(label_set, crop_size=c.crop_size, scale_range=tuple(c.scale_range), flip=c.flip)
+    transform = train_transform(label_set, crop_size=c.crop_size, scale_range=tuple(c.scale_range), flip=c.flip,
+                                flip_swap=c.flip_swap)
     steps_per_epoch = len(train) // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{root} split {c.train_split!r} has {len(train)} images (after max_train_images), "
@@ -144,7 +145,7 @@ def build_loss(config: TrainConfig, label_set: LabelSet) -> StructureSensitiveLo
     """The configured structure-sensitive loss (``ssl.mode`` none is plain cross-entropy)."""
     s = config.ssl
     kwargs: dict[str, Any] = {"mode": s.mode, "sigma": s.sigma, "ignore_index": label_set.ignore_index,
-                              "normalize_weights": s.normalize_weights, "ce_on": s.ce_on,
+                              "weighting": s.effective_weighting, "ce_on": s.ce_on,
                               "groups": s.groups or joint_groups_for(label_set)}
     if s.weight is not None:
         kwargs["soft_weight"] = s.weight

@@ -95,7 +95,8 @@ def save_shipped(checkpoint: str | Path, path: Path) -> None:
     """Write ``path``: a training checkpoint's weights in fp16 with its config and step (atomically)."""
     ckpt = load_checkpoint_file(checkpoint)
     state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    payload = {"format": SHIPPED_FORMAT, "model": state, "config": ckpt["config"], "step": int(ckpt["step"])}
+    config = TrainConfig.from_dict(ckpt["config"]).to_dict()  # every current key, defaults where it predates one
+    payload = {"format": SHIPPED_FORMAT, "model": state, "config": config, "step": int(ckpt["step"])}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
 

@@ -37,6 +37,7 @@ class DataConfig:
     crop_size: int = 321
     scale_range: list[float] = field(default_factory=lambda: [0.6, 1.4])
     flip: bool = True
+    flip_swap: bool = True  # a flip swaps left/right ids and joints; false: mirrored but not swapped (positive control)
     max_train_images: int | None = None  # first N training ids only (smoke runs)
     max_val_images: int | None = None
     workers: int = 0
@@ -81,9 +82,33 @@ class SSLConfig:
     mode: str = "none"  # none | paper | released | soft
     sigma: float = 1.0
     weight: float | None = None  # weight of the "soft" joint term; None -> lipkit.ssl's default
-    normalize_weights: bool = False  # paper/released: divide per-image joint errors by their batch mean
+    weighting: str = "image"  # paper/released per-image weights: image | normalized | batch_mean | shuffled (lipkit.ssl)
+    normalize_weights: bool = False  # older spelling of weighting "normalized" (true: weighting must be image or normalized)
     groups: str = ""  # joint groups by name (lipkit.ssl.JOINT_GROUPS, e.g. "lip-no-shoes"); "" -> the label set's
     ce_on: str = "crop"  # cross-entropy on logits upsampled to the crop ("crop") or on the logits' grid ("grid", the release)
+
+    @property
+    def effective_weighting(self) -> str:
+        """The per-image weighting the loss uses: ``weighting``, or "normalized" for ``normalize_weights``."""
+        return ssl.resolve_weighting(self.weighting, self.normalize_weights)
+
+    def check(self) -> None:
+        """Raise ValueError naming the key for values no run can use (called by ``TrainConfig.validate``)."""
+        if self.mode not in ssl.MODES:
+            raise ValueError(f"ssl.mode={self.mode!r}: expected one of {list(ssl.MODES)}")
+        if self.ce_on not in ssl.CE_ON:
+            raise ValueError(f"ssl.ce_on={self.ce_on!r}: expected one of {list(ssl.CE_ON)}")
+        if self.sigma <= 0:
+            raise ValueError(f"ssl.sigma={self.sigma}: must be > 0")
+        if self.weighting not in ssl.WEIGHTINGS:
+            raise ValueError(f"ssl.weighting={self.weighting!r}: expected one of {list(ssl.WEIGHTINGS)}")
+        if self.normalize_weights and self.weighting not in ("image", "normalized"):
+            raise ValueError(f"ssl.normalize_weights=true means ssl.weighting 'normalized', but ssl.weighting="
+                             f"{self.weighting!r}: set only ssl.weighting")
+        if self.effective_weighting != "image" and self.mode not in ("paper", "released"):
+            raise ValueError(f"ssl.weighting={self.effective_weighting!r} (or ssl.normalize_weights=true) weights the "
+                             f"images of ssl.mode paper/released; ssl.mode={self.mode!r} has no per-image weights: "
+                             "use ssl.weighting 'image'")
 
 
 @dataclass
@@ -94,6 +119,7 @@ class EvalConfig:
     scales: list[float] = field(default_factory=lambda: [1.0])
     flip: bool = False
     joint_grid: int = 41
+    joint_sigma: float = 1.0  # sigma of the joint error's Gaussians (the stated protocol), whatever ssl.sigma trains with
 
 
 @dataclass
@@ -208,8 +234,7 @@ class TrainConfig:
         need(self.optim.name in OPTIMIZERS, f"optim.name={self.optim.name!r}: expected one of {list(OPTIMIZERS)}")
         need(0 <= self.optim.warmup < 1, f"optim.warmup={self.optim.warmup}: expected a share of the steps in [0, 1)")
         need(self.optim.lr > 0, f"optim.lr={self.optim.lr}: must be > 0")
-        need(self.ssl.mode in ssl.MODES, f"ssl.mode={self.ssl.mode!r}: expected one of {list(ssl.MODES)}")
-        need(self.ssl.ce_on in ssl.CE_ON, f"ssl.ce_on={self.ssl.ce_on!r}: expected one of {list(ssl.CE_ON)}")
+        self.ssl.check()
         need(self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1")
         need(self.epochs >= 1 or (self.iterations or 0) >= 1, "epochs or iterations must be >= 1")
         need(self.iterations is None or self.iterations >= 1, f"iterations={self.iterations}: must be >= 1 or null")
@@ -220,6 +245,7 @@ class TrainConfig:
         need(self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every}: must be >= 0 (0: epoch ends only)")
         need(self.eval.every >= 0, f"eval.every={self.eval.every}: must be >= 0")
         need(len(self.eval.scales) >= 1 and all(s > 0 for s in self.eval.scales), f"eval.scales={self.eval.scales}: positive numbers")
+        need(self.eval.joint_sigma > 0, f"eval.joint_sigma={self.eval.joint_sigma}: must be > 0")
         need(self.threads is None or self.threads >= 1, f"threads={self.threads}: must be >= 1 or null")
         need(self.data.workers >= 0, f"data.workers={self.data.workers}: must be >= 0")
         need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),

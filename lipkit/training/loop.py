@@ -317,12 +317,16 @@ def validate_if_due(trainer: Trainer, state: TrainState, done: bool) -> dict | N
 
 
 def validate(trainer: Trainer) -> dict[str, Any]:
-    """Score the model on the validation split (each rank a share, summed): ``lipkit.evaluate.summarise``'s dict."""
+    """Score the model on the validation split (each rank a share, summed): ``lipkit.evaluate.summarise``'s dict.
+
+    The joint error uses ``eval.joint_sigma`` (the stated protocol, 1), not the ``ssl.sigma`` a run
+    trains with, so runs of different sigmas are measured with one ruler.
+    """
     c, ctx, val = trainer.config.eval, trainer.ctx, trainer.data.val
     with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.amp):
         matrix_state = accumulate(trainer.model, val, range(ctx.rank, len(val), ctx.world_size),
                                   label_set=trainer.label_set, scales=c.scales, flip=c.flip, device=trainer.device,
-                                  joint_grid=c.joint_grid, joint_sigma=trainer.config.ssl.sigma,
+                                  joint_grid=c.joint_grid, joint_sigma=c.joint_sigma,
                                   progress=trainer.config.progress and ctx.is_main)
     if ctx.active:
         matrix_state.all_reduce()
