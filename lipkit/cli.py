@@ -219,6 +219,42 @@ def search_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("arms", nargs="*", help="arms to run (default: all); see --list")
+    parser.add_argument("--base", action="store_true", help="train (resuming) and ship the base stage(s) first")
+    parser.add_argument("--shard", default="1/1", help="K/N: run every N-th planned run from the K-th (default 1/1)")
+    parser.add_argument("--steps", type=int, default=None, help="branch steps of every run (default: the study's)")
+    parser.add_argument("--list", action="store_true", help="print the planned runs (of this shard) and exit")
+
+
+def study_command(args: argparse.Namespace) -> int:
+    from lipkit import study
+
+    unknown = [a for a in args.arms if a not in study.ARMS]
+    if unknown:
+        print(f"study: unknown arm {unknown[0]!r}; expected one of {', '.join(study.ARMS)}")
+        return 2
+    if args.steps is not None and args.steps < 1:
+        print(f"study: --steps {args.steps}: must be >= 1")
+        return 2
+    try:
+        runs = study.shard(study.planned_runs(args.arms or None), args.shard)
+    except ValueError as exc:
+        print(f"study: {exc}")
+        return 2
+    if args.list:
+        for arm, seed in runs:
+            print(f"{study.run_name(arm, seed)}{'  (done)' if study.finished(arm, seed) else ''}")
+        return 0
+    if args.base:
+        for arch in sorted({study.ARMS[a].arch for a, _ in runs}):
+            print(f"{study.train_base(arch)}: base of {arch}")
+    for arm, seed in runs:
+        if not study.finished(arm, seed):
+            print(f"{study.run_one(arm, seed, args.steps or study.BRANCH_STEPS)}: done")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ evaluation
 def _scales(text: str) -> tuple[float, ...]:
     from lipkit.evaluate import check_scales
@@ -434,6 +470,7 @@ COMMANDS: dict[str, tuple[Arguments, Command, str]] = {
     "score": (score_arguments, score_command, "score a folder of predicted label PNGs under a stated protocol"),
     "pretrain": (pretrain_arguments, pretrain_command, "train the SynthLIP baselines and ship them in checkpoints/"),
     "search": (search_arguments, search_command, "the baseline search: recipe variants trained for equal time (results/)"),
+    "study": (study_arguments, study_command, "the SSL study: arms x seeds from one base, resumable, sharded (results/)"),
     "reproduce": (reproduce_arguments, reproduce_command, "run the numbered notebooks with papermill for a profile"),
 }
 

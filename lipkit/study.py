@@ -1,0 +1,199 @@
+"""The SSL study: arms x seeds as TrainConfigs branching from one base checkpoint, results shipped.
+
+The design (issue 21; README, "The SSL study"): a **base** stage trains each network from scratch
+at a constant learning rate; every **arm** then continues from the same base weights, at the same
+constant learning rate, for :data:`BRANCH_STEPS` steps, with only its loss (or, for the positive
+control, its augmentation) changed. Arms of one seed see the same batches in the same order, so
+their differences to the control are paired over seeds. Each run is an ordinary ``TrainConfig``:
+``python -m lipkit study --shard K/N`` runs every N-th run from the K-th (a cluster array job, or
+one process per core), each resumable, and ``python -m lipkit study --summary`` merges what is there.
+
+What ships, in ``results/ssl_study/``: ``base_<arch>/model.pt`` (the fp16 base weights every arm
+starts from, with its config and log) and, per run ``<arm>_s<seed>/``: ``config.yaml``,
+``metrics.jsonl``, ``scores.json`` (all val images of seed-0 SynthLIP by the stated protocol: joint
+error with sigma 1 on the 41 x 41 grid whatever the run's own sigma; the confusion matrix; per
+view) and ``images.npz`` (each image's confusion matrix and joint error, for bootstraps over images).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lipkit import paths
+from lipkit import recipe as rc
+from lipkit.data import LIPDataset
+from lipkit.data.synth import read_meta
+from lipkit.evaluate import accumulate, summarise
+from lipkit.labels import LIP
+from lipkit.metrics import ConfusionMatrix, left_right_confusion
+from lipkit.training import TrainConfig, atomic_write_text, fit, load_model_from_checkpoint, save_shipped
+
+STUDY_NAME = "ssl_study"
+BASE_STEPS = 2000  # base stage from scratch, constant learning rate (the pilot checks the control still moves)
+BRANCH_STEPS = 1000  # steps of every arm after the branch point
+LEARNING_RATE = 1e-3  # AdamW, constant in both stages (the paper: one constant rate for both stages)
+EVAL_SIGMA = 1.0  # the one joint-error protocol of every run, whatever its training sigma
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One training arm: SSLConfig fields, DataConfig changes, the network and its seeds."""
+
+    ssl: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    arch: str = "deeplabv2"
+    seeds: int = 6
+    question: str = ""
+
+
+ARMS: dict[str, Arm] = {
+    "control": Arm({"mode": "none"}, question="the reference: cross-entropy"),
+    "paper": Arm({"mode": "paper"}, question="the paper's per-image L_joint x CE"),
+    "normalized": Arm({"mode": "paper", "weighting": "normalized"}, question="the reweighting alone"),
+    "lr_matched": Arm({"mode": "paper", "weighting": "batch_mean"}, question="the learning-rate change alone"),
+    "shuffled": Arm({"mode": "paper", "weighting": "shuffled"}, seeds=4, question="weights unlinked from images"),
+    "soft": Arm({"mode": "soft", "weight": 1.0}, seeds=4, question="lipkit's differentiable joint term"),
+    "released": Arm({"mode": "released"}, seeds=1, question="check: trains bit for bit like the control"),
+    "flip_no_swap": Arm({"mode": "none"}, {"flip_swap": False}, question="positive control: mirrored, labels not swapped"),
+    "attention_control": Arm({"mode": "none"}, arch="attention", seeds=4, question="RQ4: the reference"),
+    "attention_paper": Arm({"mode": "paper"}, arch="attention", seeds=4, question="RQ4: the paper's loss"),
+    "attention_normalized": Arm({"mode": "paper", "weighting": "normalized"}, arch="attention", seeds=4,
+                                question="RQ4: the reweighting alone"),
+}
+
+
+def control_of(arm: str) -> str:
+    """The arm a run is paired with: the control of its network."""
+    return "attention_control" if ARMS[arm].arch == "attention" else "control"
+
+
+def run_name(arm: str, seed: int) -> str:
+    return f"{arm}_s{seed}"
+
+
+def study_dir() -> Path:
+    return paths.results_dir(STUDY_NAME)
+
+
+# ------------------------------------------------------------------------------------------ configs
+def base_config(arch: str = "deeplabv2") -> TrainConfig:
+    """The base stage: the pretrain recipe's network and data from scratch, AdamW at a constant rate."""
+    config = rc.baseline_config(rc.profile_recipe("synthlip"), arch, seed=0)
+    config.iterations = BASE_STEPS
+    config.optim.lr, config.optim.schedule, config.optim.warmup = LEARNING_RATE, "constant", 0.0
+    config.eval.every, config.data.max_val_images = 0, 100
+    config.out_dir = rc.rel(paths.run_dir(STUDY_NAME, f"base_{arch}"))
+    return config
+
+
+def base_weights(arch: str) -> Path:
+    """``results/ssl_study/base_<arch>/model.pt``: the shipped fp16 base every arm of ``arch`` starts from."""
+    return study_dir() / f"base_{arch}" / "model.pt"
+
+
+def arm_config(arm: str, seed: int, steps: int = BRANCH_STEPS) -> TrainConfig:
+    """Run ``arm`` x ``seed``: the base's config continued from the base weights with the arm's loss."""
+    if arm not in ARMS:
+        raise ValueError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
+    spec = ARMS[arm]
+    data = base_config(spec.arch).to_dict()
+    data["init_checkpoint"] = rc.rel(base_weights(spec.arch))
+    data["ssl"] = {**data["ssl"], **spec.ssl}
+    data["data"] = {**data["data"], **spec.data, "val_split": ""}  # scored after training, per image
+    data["iterations"], data["seed"], data["log_every"] = int(steps), int(seed), 25
+    data["out_dir"] = rc.rel(paths.run_dir(STUDY_NAME, run_name(arm, seed)))
+    return TrainConfig.from_dict(data)
+
+
+def planned_runs(arms: list[str] | None = None) -> list[tuple[str, int]]:
+    """Every (arm, seed) of the study, seeds first: a shard of the first runs holds whole seeds."""
+    names = arms or list(ARMS)
+    top = max(ARMS[a].seeds for a in names)
+    return [(a, s) for s in range(top) for a in names if s < ARMS[a].seeds]
+
+
+def shard(runs: list[tuple[str, int]], spec: str) -> list[tuple[str, int]]:
+    """``K/N``: every N-th run from the K-th (1-based), as an array job's task K of N would take."""
+    try:
+        k, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {spec!r}: expected K/N, e.g. 1/4") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {spec!r}: K must be between 1 and N")
+    return runs[k - 1::n]
+
+
+# ------------------------------------------------------------------------------------------ running
+def train_base(arch: str) -> Path:
+    """Train (resuming) the base of ``arch`` and ship its fp16 weights, config and log."""
+    config = base_config(arch)
+    fit(config, resume=True)
+    dest = base_weights(arch).parent
+    dest.mkdir(parents=True, exist_ok=True)
+    run = paths.resolve(config.out_dir)
+    save_shipped(run / "last.pt", dest / "model.pt")
+    for name in ("config.yaml", "metrics.jsonl", "scores.json"):
+        shutil.copyfile(run / name, dest / name)
+    return dest
+
+
+def score_run(checkpoint: Path, val_root: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """scores.json's dict (split, per view) and images.npz's arrays of a run's weights on all val images."""
+    model, config = load_model_from_checkpoint(checkpoint)
+    torch.set_num_threads(config.threads or torch.get_num_threads())
+    val = LIPDataset(val_root, "val")
+    state = accumulate(model, val, range(len(val)), LIP, joint_sigma=EVAL_SIGMA, progress=False, keep_images=True)
+    scores = summarise(state, LIP)
+    confusions = np.stack(state.image_confusions)
+    errors = np.array(state.image_joint_errors, dtype=np.float64)
+    meta = read_meta(val_root, "val", list(val.ids), columns=("view",))
+    views = meta["view"].replace({"left": "profile", "right": "profile"}).tolist() if meta is not None else []
+    scores["by_view"] = {v: view_scores(confusions, errors, np.array(views) == v) for v in sorted(set(views))}
+    arrays = {"ids": np.array(val.ids), "confusions": confusions.astype(np.uint32), "joint_errors": errors,
+              "views": np.array(views)}
+    return scores, arrays
+
+
+def view_scores(confusions: np.ndarray, errors: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    """The scores of the images selected by ``mask`` (summed confusion matrix, mean joint error)."""
+    cm = ConfusionMatrix(LIP.num_classes, LIP.ignore_index)
+    cm.matrix = confusions[mask].sum(axis=0).astype(np.int64)
+    s = cm.compute(absent="nan")
+    return {"num_images": int(mask.sum()), "mean_iou": float(s.mean_iou), "pixel_accuracy": float(s.pixel_accuracy),
+            "left_right_confusion": left_right_confusion(cm.matrix, LIP), "joint_error": float(errors[mask].mean()),
+            "confusion_matrix": cm.matrix.tolist()}
+
+
+def run_one(arm: str, seed: int, steps: int = BRANCH_STEPS, progress: bool = False) -> Path:
+    """Train (resuming) one run, score it and ship its files in ``results/ssl_study/<arm>_s<seed>/``."""
+    config = arm_config(arm, seed, steps)
+    if not paths.resolve(config.init_checkpoint).is_file():
+        raise FileNotFoundError(f"{config.init_checkpoint} is missing: run `python -m lipkit study --base` first")
+    config.progress = progress
+    result = fit(config, resume=True)
+    run = paths.resolve(config.out_dir)
+    scores, arrays = score_run(run / "last.pt", paths.resolve(config.data.root))
+    scores["step"] = result["step"]
+    dest = study_dir() / run_name(arm, seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "metrics.jsonl"):
+        shutil.copyfile(run / name, dest / name)
+    np.savez_compressed(dest / "images.npz", **arrays)
+    atomic_write_text(dest / "scores.json", json.dumps(scores, indent=1) + "\n")
+    return dest
+
+
+def finished(arm: str, seed: int) -> bool:
+    return (study_dir() / run_name(arm, seed) / "scores.json").is_file()
+
+
+__all__ = ["ARMS", "Arm", "BASE_STEPS", "BRANCH_STEPS", "EVAL_SIGMA", "LEARNING_RATE", "STUDY_NAME", "arm_config",
+           "base_config", "base_weights", "control_of", "finished", "planned_runs", "run_name", "run_one", "score_run",
+           "shard", "study_dir", "train_base", "view_scores"]

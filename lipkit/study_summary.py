@@ -1,0 +1,110 @@
+"""The SSL study's summary: every arm against its control, paired by seed, with intervals.
+
+Reads what ``lipkit.study`` shipped (``results/ssl_study/<arm>_s<seed>/scores.json`` and
+``images.npz``), pairs each arm's run with the control of the same network and seed (same base
+weights, same batches), and reports per metric the paired difference over seeds: mean, a t interval
+at the Holm-corrected level across the arms of that network, the smallest effect the design could
+detect at 80 % power, and a bootstrap interval over the val images (seeds held fixed). Everything
+is recomputed from the per-run files, so a test can check the table against them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lipkit.labels import LIP
+from lipkit.metrics import left_right_confusion, left_right_coverage, mean_left_right_confusion
+from lipkit.study import ARMS, control_of, run_name, study_dir
+from lipkit.study_stats import holm_intervals, miou_of, pooled_paired_bootstrap, smallest_detectable, verdict
+
+
+def lr_confusion_of(matrix: np.ndarray) -> float:
+    """Mean left/right confusion of a confusion matrix, in points (the study's second headline metric)."""
+    return 100 * mean_left_right_confusion(left_right_confusion(np.asarray(matrix), LIP))
+
+
+# metric -> (value of one run's scores.json, metric of a summed confusion matrix for the bootstrap, or None)
+METRICS: dict[str, tuple[Callable[[dict], float], Callable[[np.ndarray], float] | None]] = {
+    "mIoU": (lambda s: 100 * s["mean_iou"], miou_of),
+    "L/R confusion": (lambda s: 100 * mean_left_right_confusion(s["left_right_confusion"]), lr_confusion_of),
+    "L/R coverage": (lambda s: 100 * left_right_coverage(np.asarray(s["confusion_matrix"]), LIP), None),
+    "joint error": (lambda s: float(s["joint_error"]), None),
+}
+
+
+def load_runs(root: Path | None = None) -> dict[tuple[str, int], dict[str, Any]]:
+    """``(arm, seed) -> scores.json`` of every finished run under ``root`` (default the shipped study)."""
+    root = root or study_dir()
+    runs = {}
+    for arm, spec in ARMS.items():
+        for seed in range(spec.seeds):
+            path = root / run_name(arm, seed) / "scores.json"
+            if path.is_file():
+                runs[(arm, seed)] = json.loads(path.read_text())
+    return runs
+
+
+def paired_differences(runs: dict[tuple[str, int], dict], metric: str, view: str | None = None) -> dict[str, list]:
+    """arm -> [(seed, arm minus control)] over the seeds where both finished; ``view`` scores one view only."""
+    value = METRICS[metric][0]
+    out: dict[str, list] = {}
+    for (arm, seed), scores in sorted(runs.items()):
+        control = runs.get((control_of(arm), seed))
+        if arm == control_of(arm) or control is None:
+            continue
+        a, c = (scores, control) if view is None else (scores["by_view"][view], control["by_view"][view])
+        out.setdefault(arm, []).append((seed, value(a) - value(c)))
+    return out
+
+
+def _images(root: Path, arm: str, seed: int) -> np.ndarray:
+    with np.load(root / run_name(arm, seed) / "images.npz") as data:
+        return data["confusions"].astype(np.int64)
+
+
+def summary_table(metric: str = "mIoU", root: Path | None = None, bootstrap: int = 1000,
+                  alpha: float = 0.05) -> pd.DataFrame:
+    """One row per arm: seeds, mean paired difference, Holm-level t interval, smallest detectable, bootstrap, verdict.
+
+    Holm runs across the arms of one network (those with at least 2 seeds); an arm with one seed
+    gets its difference and no interval.
+    """
+    root = root or study_dir()
+    diffs = paired_differences(load_runs(root), metric)
+    rows = []
+    for arch in dict.fromkeys(ARMS[a].arch for a in diffs):
+        arms = {a: [d for _, d in v] for a, v in diffs.items() if ARMS[a].arch == arch and len(v) >= 2}
+        held = holm_intervals(arms, alpha) if arms else {}
+        for arm, pairs in ((a, v) for a, v in diffs.items() if ARMS[a].arch == arch):
+            rows.append(_row(root, metric, arm, pairs, held.get(arm), bootstrap))
+    return pd.DataFrame(rows).set_index("arm") if rows else pd.DataFrame()
+
+
+def _row(root: Path, metric: str, arm: str, pairs: list, held: Any, bootstrap: int) -> dict[str, Any]:
+    values = [d for _, d in pairs]
+    row: dict[str, Any] = {"arm": arm, "seeds": len(values), "mean diff": float(np.mean(values))}
+    if held is None:
+        row.update({"level": math.nan, "lower": math.nan, "upper": math.nan, "p (Holm)": math.nan,
+                    "detectable": math.nan, "verdict": f"{row['mean diff']:+.2f} points on one seed: no interval"})
+        return row
+    iv = held.interval
+    detect = smallest_detectable(iv.sd, iv.n, alpha=1 - iv.level) if iv.n >= 2 else math.nan
+    row.update({"level": iv.level, "lower": iv.lower, "upper": iv.upper, "p (Holm)": held.holm.adjusted,
+                "detectable": detect, "verdict": verdict(iv, detect)})
+    metric_of = METRICS[metric][1]
+    if metric_of is not None and bootstrap:
+        control = control_of(arm)
+        boot = pooled_paired_bootstrap([(_images(root, arm, s), _images(root, control, s)) for s, _ in pairs],
+                                       metric_of, repeats=bootstrap, level=iv.level)
+        row.update({"images lower": boot.lower, "images upper": boot.upper})
+    return row
+
+
+__all__ = ["METRICS", "load_runs", "lr_confusion_of", "paired_differences", "summary_table"]

@@ -1,0 +1,75 @@
+"""The SSL study's design (lipkit.study): arms differ from the control only in what they say,
+every arm of a seed starts from the same base weights with the same batches, shards partition the runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipkit import study
+from lipkit.cli import main as cli
+from lipkit.labels import LIP
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k in a.keys() | b.keys():
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out |= _diff(a[k], b[k], f"{prefix}{k}.")
+        elif a.get(k) != b.get(k):
+            out.add(prefix + k)
+    return out
+
+
+@pytest.mark.parametrize("arm", [a for a in study.ARMS if a not in ("control", "attention_control")])
+def test_an_arm_differs_from_its_control_only_in_its_loss_or_augmentation(arm):
+    spec = study.ARMS[arm]
+    mine, control = study.arm_config(arm, 3).to_dict(), study.arm_config(study.control_of(arm), 3).to_dict()
+    allowed = {"out_dir"} | {f"ssl.{k}" for k in spec.ssl} | {f"data.{k}" for k in spec.data}
+    assert _diff(control, mine) <= allowed and _diff(control, mine) - {"out_dir"}, arm
+    # same base weights, same data order and augmentation seed, same steps and learning rate
+    for key in ("init_checkpoint", "seed", "iterations", "batch_size", "optim", "data"):
+        if key != "data":
+            assert mine[key] == control[key]
+    assert mine["init_checkpoint"].endswith(f"base_{spec.arch}/model.pt")
+
+
+def test_the_branch_continues_the_base_at_its_constant_rate_and_seeds_change_only_the_data_order():
+    base = study.base_config("deeplabv2")
+    assert base.optim.schedule == "constant" and base.iterations == study.BASE_STEPS
+    run = study.arm_config("paper", 0)
+    assert run.optim.lr == base.optim.lr and run.optim.schedule == "constant" and run.iterations == study.BRANCH_STEPS
+    assert _diff(study.arm_config("paper", 0).to_dict(), study.arm_config("paper", 1).to_dict()) == {"seed", "out_dir"}
+    assert run.data.val_split == ""  # scored after training, per image, by the one protocol (sigma 1)
+    assert study.arm_config("flip_no_swap", 0).data.flip_swap is False and run.data.flip_swap is True
+
+
+def test_shards_partition_the_planned_runs():
+    runs = study.planned_runs()
+    assert len(runs) == sum(a.seeds for a in study.ARMS.values()) == len(set(runs))
+    for n in (1, 2, 3, 7):
+        parts = [study.shard(runs, f"{k}/{n}") for k in range(1, n + 1)]
+        assert sorted(r for p in parts for r in p) == sorted(runs)
+    assert [s for _, s in runs] == sorted(s for _, s in runs)  # whole seeds first
+    for bad in ("0/2", "3/2", "x", "1-2"):
+        with pytest.raises(ValueError, match="--shard"):
+            study.shard(runs, bad)
+
+
+def test_view_scores_sum_the_selected_images():
+    conf = np.zeros((3, LIP.num_classes, LIP.num_classes), np.int64)
+    conf[0, 0, 0], conf[0, 5, 5] = 10, 10
+    conf[1, 14, 15], conf[1, 15, 15] = 4, 4  # left arm called right arm half the time
+    conf[2, 5, 5] = 7
+    s = study.view_scores(conf, np.array([0.1, 0.5, 0.3]), np.array([False, True, True]))
+    assert s["num_images"] == 2 and s["joint_error"] == pytest.approx(0.4)
+    assert s["left_right_confusion"]["Left-arm->Right-arm"] == pytest.approx(1.0)
+    np.testing.assert_array_equal(np.array(s["confusion_matrix"]), conf[1] + conf[2])
+
+
+def test_cli_refuses_unknown_arms_bad_shards_and_steps(capsys):
+    assert cli(["study", "nope"]) == 2 and "unknown arm 'nope'" in capsys.readouterr().out
+    assert cli(["study", "--shard", "5/2", "--list"]) == 2 and "--shard" in capsys.readouterr().out
+    assert cli(["study", "--steps", "0"]) == 2 and "--steps 0" in capsys.readouterr().out
+    assert cli(["study", "control", "--list"]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["control_s0", "control_s1"]
