@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from configdiff import config_diff
 
 from lipkit import baseline_search as bs
 from lipkit import paths, pretrain
@@ -15,17 +16,6 @@ from lipkit.cli import main as cli
 from lipkit.labels import LIP
 from lipkit.metrics import left_right_coverage, scores_from_matrix
 from lipkit.training import TrainConfig
-
-
-def _diff(a: dict, b: dict, prefix: str = "") -> set[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    out = set()
-    for k in a.keys() | b.keys():
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out |= _diff(a[k], b[k], f"{prefix}{k}.")
-        elif a.get(k) != b.get(k):
-            out.add(prefix + k)
-    return out
 
 
 @pytest.mark.parametrize("name", list(bs.VARIANTS))
@@ -37,21 +27,21 @@ def test_a_variant_differs_from_the_pretrain_config_only_where_it_says(name):
     if variant.recipe.get("aspp") == "paper":
         allowed.add("model.aspp_rates")
     allowed |= {o.split("=")[0] for o in variant.overrides}
-    assert _diff(base, config) <= allowed
+    assert config_diff(base, config) <= allowed
     assert config["iterations"] == variant.steps
 
 
 def test_the_aspp_variants_compare_the_papers_rates_with_the_scaled_ones_only():
     paper, scaled = (bs.variant_config(n) for n in ("deeplabv2_aspp_paper", "deeplabv2_aspp_scaled"))
     assert paper.model.aspp_rates is None and scaled.model.aspp_rates == [2, 5, 7, 10]
-    assert _diff(paper.to_dict(), scaled.to_dict()) == {"model.aspp_rates", "out_dir"}
+    assert config_diff(paper.to_dict(), scaled.to_dict()) == {"model.aspp_rates", "out_dir"}
 
 
 def test_rq1_variants_differ_in_training_images_only():
     configs = [bs.variant_config(f"rq1_deeplabv2_{n}img") for n in bs.RQ1_IMAGES]
     assert [c.data.max_train_images for c in configs] == list(bs.RQ1_IMAGES)
     for c in configs[1:]:
-        assert _diff(configs[0].to_dict(), c.to_dict()) == {"data.max_train_images", "out_dir"}
+        assert config_diff(configs[0].to_dict(), c.to_dict()) == {"data.max_train_images", "out_dir"}
 
 
 def test_unknown_variant_and_bad_steps_are_one_line_errors(capsys):
@@ -78,7 +68,7 @@ def test_shipped_result_is_its_variants_config_and_its_scores_follow_from_its_co
     folder = paths.results_dir(bs.SEARCH_NAME) / name
     stored = TrainConfig.from_yaml(folder / "config.yaml").to_dict()
     expected = bs.variant_config(name, stored["iterations"]).to_dict()
-    assert _diff(stored, expected) <= {"progress"}
+    assert config_diff(stored, expected) <= {"progress"}
     scores = json.loads((folder / "scores.json").read_text())
     log = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [x for x in log if x["kind"] == "train"][-1]["step"] == scores["step"] == stored["iterations"]

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from configdiff import config_diff
 
 from lipkit import study
 from lipkit.cli import main as cli
 from lipkit.labels import LIP
-
-
-def _diff(a: dict, b: dict, prefix: str = "") -> set[str]:
-    out = set()
-    for k in a.keys() | b.keys():
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out |= _diff(a[k], b[k], f"{prefix}{k}.")
-        elif a.get(k) != b.get(k):
-            out.add(prefix + k)
-    return out
 
 
 @pytest.mark.parametrize("arm", [a for a in study.ARMS if a not in ("control", "attention_control")])
@@ -26,7 +17,7 @@ def test_an_arm_differs_from_its_control_only_in_its_loss_or_augmentation(arm):
     spec = study.ARMS[arm]
     mine, control = study.arm_config(arm, 3).to_dict(), study.arm_config(study.control_of(arm), 3).to_dict()
     allowed = {"out_dir"} | {f"ssl.{k}" for k in spec.ssl} | {f"data.{k}" for k in spec.data}
-    assert _diff(control, mine) <= allowed and _diff(control, mine) - {"out_dir"}, arm
+    assert config_diff(control, mine) <= allowed and config_diff(control, mine) - {"out_dir"}, arm
     # same base weights, same data order and augmentation seed, same steps and learning rate
     for key in ("init_checkpoint", "seed", "iterations", "batch_size", "optim", "data"):
         if key != "data":
@@ -39,7 +30,7 @@ def test_the_branch_continues_the_base_at_its_constant_rate_and_seeds_change_onl
     assert base.optim.schedule == "constant" and base.iterations == study.BASE_STEPS
     run = study.arm_config("paper", 0)
     assert run.optim.lr == base.optim.lr and run.optim.schedule == "constant" and run.iterations == study.BRANCH_STEPS
-    assert _diff(study.arm_config("paper", 0).to_dict(), study.arm_config("paper", 1).to_dict()) == {"seed", "out_dir"}
+    assert config_diff(study.arm_config("paper", 0).to_dict(), study.arm_config("paper", 1).to_dict()) == {"seed", "out_dir"}
     assert run.data.val_split == ""  # scored after training, per image, by the one protocol (sigma 1)
     assert study.arm_config("flip_no_swap", 0).data.flip_swap is False and run.data.flip_swap is True
 
