@@ -493,7 +493,21 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments, command, help_text = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=f"python -m lipkit {name}", description=help_text)
     add_arguments(parser)
-    return int(command(parser.parse_args(rest)) or 0)
+    args = parser.parse_args(rest)
+    try:
+        return int(command(args) or 0)
+    except _user_errors() as exc:  # bad files or settings: one line naming them, no traceback
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input (a file or a setting), each message naming what and what to do."""
+    from lipkit.data.io import LIPDataError
+    from lipkit.models import PretrainedWeightsError
+    from lipkit.training import CheckpointError
+
+    return (LIPDataError, CheckpointError, PretrainedWeightsError, FileNotFoundError)
 
 
 __all__ = ["COMMANDS", "build_parser", "main"]

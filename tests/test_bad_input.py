@@ -236,3 +236,30 @@ def test_check_data_cli_wrong_root(tmp_path, capsys):
     rc = main(["check-data", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 1 and "matches no known layout" in out and "TrainVal_images/train_images" in out
+
+
+def test_predict_and_evaluate_answer_bad_files_with_one_line(tmp_path):
+    """A user's own photos and checkpoints meet `predict` first: bad ones get one line on stderr, exit 2."""
+    import subprocess
+    import sys
+
+    from lipkit import paths
+
+    text = tmp_path / "photo.jpg"
+    text.write_text("not an image")
+    good = paths.shipped_dir("deeplabv2") / "model.pt"
+    truncated = tmp_path / "model.pt"
+    truncated.write_bytes(good.read_bytes()[: 50_000])
+    cases = {
+        ("predict", str(text), "--checkpoint", str(good), "--out", str(tmp_path / "out")): str(text),
+        ("predict", str(text), "--checkpoint", str(truncated), "--out", str(tmp_path / "out")): "truncated",
+        ("evaluate", "--checkpoint", str(truncated), "--data-root", str(tmp_path)): "truncated",
+        ("evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--data-root", str(tmp_path)): "does not exist",
+    }
+    for argv, needle in cases.items():
+        done = subprocess.run([sys.executable, "-m", "lipkit", *argv], capture_output=True, text=True,
+                              cwd=paths.REPO_ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
+        lines = [x for x in done.stderr.splitlines() if x.strip() and "it/s" not in x and "?it" not in x]
+        assert done.returncode == 2, (argv, done.stderr)
+        assert len(lines) == 1 and lines[0].startswith(f"{argv[0]}: ") and needle in lines[0], (argv, done.stderr)
+        assert "Traceback" not in done.stderr

@@ -9,7 +9,7 @@
 """
 
 from lipkit.training.build import LRFactor
-from lipkit.training.checkpoint import (CHECKPOINT_FORMAT, SHIPPED_FORMAT, atomic_write_bytes, atomic_write_text,
+from lipkit.training.checkpoint import (CHECKPOINT_FORMAT, SHIPPED_FORMAT, CheckpointError, atomic_write_bytes, atomic_write_text,
                                         load_checkpoint_file, load_model_from_checkpoint, load_model_weights,
                                         save_shipped)
 from lipkit.training.config import (DataConfig, EvalConfig, ModelConfig, OptimConfig, SSLConfig, TrainConfig,
@@ -19,7 +19,7 @@ from lipkit.training.distributed import resolve_device
 from lipkit.training.loop import NonFiniteLossError, TrainState, fit
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "DataConfig", "EpochBatchSampler", "EvalConfig", "FirstN", "LRFactor", "ModelConfig",
+    "CHECKPOINT_FORMAT", "CheckpointError", "DataConfig", "EpochBatchSampler", "EvalConfig", "FirstN", "LRFactor", "ModelConfig",
     "NonFiniteLossError", "OptimConfig", "SHIPPED_FORMAT", "SSLConfig", "TrainConfig", "TrainItems", "TrainState",
     "atomic_write_bytes", "atomic_write_text", "build_model_from_config", "derive_seed", "epoch_permutation", "fit",
     "load_checkpoint_file", "load_model_from_checkpoint", "load_model_weights", "resolve_device", "save_shipped",

@@ -54,6 +54,10 @@ def _strip_module(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used (truncated, foreign, or not this model's); names the file."""
+
+
 def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load`` (weights only) with errors naming the file for missing, truncated or foreign files."""
     path = Path(path)
@@ -62,8 +66,9 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[st
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated or foreign files
-        raise RuntimeError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
-                           "it may be truncated or not a lipkit/torch checkpoint") from None
+        reason = str(exc).split(". ")[0].strip()  # torch's first sentence; the rest is advice about torch.save
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {reason}); "
+                              "it may be truncated or not a lipkit/torch checkpoint") from None
 
 
 def load_model_weights(model: nn.Module, path: str | Path) -> None:
@@ -71,18 +76,18 @@ def load_model_weights(model: nn.Module, path: str | Path) -> None:
     ckpt = load_checkpoint_file(path)
     state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
     if not isinstance(state, dict):
-        raise RuntimeError(f"checkpoint {path} holds no state dict")
+        raise CheckpointError(f"checkpoint {path} holds no state dict")
     try:
         model.load_state_dict(_strip_module(state), strict=True)
     except RuntimeError as exc:
-        raise RuntimeError(f"checkpoint {path} does not fit the configured model: {exc}") from None
+        raise CheckpointError(f"checkpoint {path} does not fit the configured model: {exc}") from None
 
 
 def load_model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig]:
     """Rebuild the model a training checkpoint or a shipped model was trained with, load its weights (fp32), eval mode."""
     ckpt = load_checkpoint_file(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") not in (CHECKPOINT_FORMAT, SHIPPED_FORMAT):
-        raise RuntimeError(f"checkpoint {path} is not a lipkit checkpoint (no '{CHECKPOINT_FORMAT}' or "
+        raise CheckpointError(f"checkpoint {path} is not a lipkit checkpoint (no '{CHECKPOINT_FORMAT}' or "
                            f"'{SHIPPED_FORMAT}' format tag)")
     config = TrainConfig.from_dict(ckpt["config"])
     config.model.pretrained = None  # the checkpoint already holds the weights
@@ -130,6 +135,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "CheckpointError",
     "CHECKPOINT_FORMAT", "SHIPPED_FORMAT", "atomic_write_bytes", "atomic_write_text", "load_checkpoint_file", "load_model_from_checkpoint",
     "load_model_weights", "remove_temp_files", "rng_state", "save_shipped", "set_rng_state",
 ]
