@@ -34,6 +34,8 @@ from lipkit.data.transforms import normalized_tensor
 from lipkit.evaluate import accumulate, evaluate, summarise
 from lipkit.labels import LIP, LabelSet
 from lipkit.metrics import ConfusionMatrix, left_right_coverage, mean_left_right_confusion
+from lipkit.study_stats import Interval, paired_t_interval, smallest_detectable, t_ppf
+from lipkit.study_stats import verdict as study_verdict
 from lipkit.models import ARCHS
 from lipkit.recipe import (CONTROL, PAPER, Recipe, Setting, baseline_config, baseline_name, check_shipped,
                            ensure_synthlip, finetune_config, finetune_name, rel)
@@ -327,33 +329,33 @@ def paired_differences(frame: pd.DataFrame, control: str = "control", by: str = 
 
 def summarize_differences(diffs: pd.DataFrame, by: str = "setting",
                           metrics: Sequence[str] = ("mean_iou", "lr_confusion")) -> pd.DataFrame:
-    """Mean +- std of paired differences per setting, and how many seeds went up / down / stayed."""
+    """Per setting: seeds, mean and std of the paired differences and their 95 % t interval over seeds."""
     order = list(dict.fromkeys(diffs[by]))
     rows = []
     for name in order:
         part = diffs[diffs[by] == name]
         row: dict[str, Any] = {by: name, "seeds": len(part)}
         for m in metrics:
-            v = part[m].to_numpy(dtype=float)
-            row[f"{m} diff mean"] = float(v.mean())
-            row[f"{m} diff std"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
-            row[f"{m} up/down/same"] = f"{int((v > 0).sum())}/{int((v < 0).sum())}/{int((v == 0).sum())}"
+            iv = paired_t_interval(part[m].to_numpy(dtype=float))
+            row[f"{m} diff mean"] = iv.mean
+            row[f"{m} diff std"] = iv.sd
+            row[f"{m} 95% CI"] = f"{iv.lower:+.2f} to {iv.upper:+.2f}" if np.isfinite(iv.lower) else "n/a"
         rows.append(row)
     return pd.DataFrame(rows).set_index(by)
 
 
 def verdict(mean: float, std: float, n: int, unit: str = "points") -> str:
-    """Plain words for a paired difference: zero, within noise (|mean| <= 2 standard errors), or a change."""
+    """Plain words for a paired difference over ``n`` seeds: its 95 % t interval, or, where the interval spans
+    zero, "no difference detected" with the smallest difference ``n`` seeds of this spread detect at 80 % power."""
     if n == 0 or not np.isfinite(mean):
         return "not measured"
     if mean == 0 and (n == 1 or std == 0):
         return f"no change (identical to the control on all {n} seed(s))"
     if n < 2 or not np.isfinite(std):
-        return f"{mean:+.2f} {unit} on one seed (no spread: run more seeds to judge)"
-    se = std / math.sqrt(n)
-    if abs(mean) <= 2 * se:
-        return f"{mean:+.2f} +- {std:.2f} {unit}: within seed noise (|mean| <= 2 standard errors, n={n})"
-    return f"{mean:+.2f} +- {std:.2f} {unit}: {'higher' if mean > 0 else 'lower'} than the control beyond seed noise (n={n})"
+        return f"{mean:+.2f} {unit} on one seed (no interval: run more seeds to judge)"
+    half = t_ppf(0.975, n - 1) * std / math.sqrt(n)
+    iv = Interval(mean, mean - half, mean + half, std, n, n - 1, math.nan, 0.95)
+    return study_verdict(iv, smallest_detectable(std, n), unit=unit)
 
 
 def coverage_note(frame: pd.DataFrame, threshold: float = 5.0) -> str:

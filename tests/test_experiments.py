@@ -36,8 +36,9 @@ def test_paired_differences_match_hand_values():
     s = ex.summarize_differences(d)
     assert s.loc["a", "mean_iou diff mean"] == 2.0
     assert s.loc["a", "mean_iou diff std"] == pytest.approx(math.sqrt(2.0))
-    assert s.loc["a", "lr_confusion up/down/same"] == "0/2/0"
-    assert s.loc["b", "mean_iou up/down/same"] == "0/0/2"
+    half = 12.7062047 * math.sqrt(2.0) / math.sqrt(2)  # t(0.975, 1 df) x std / sqrt(2 seeds)
+    assert s.loc["a", "mean_iou 95% CI"] == f"{2.0 - half:+.2f} to {2.0 + half:+.2f}"
+    assert s.loc["b", "mean_iou 95% CI"] == "+0.00 to +0.00"
 
 
 def test_paired_differences_errors_name_the_problem():
@@ -59,8 +60,9 @@ def test_mean_std_by_setting_keeps_order():
 
 def test_verdict_categories():
     assert ex.verdict(0.0, 0.0, 3).startswith("no change")
-    assert "within seed noise" in ex.verdict(0.1, 1.0, 3)
-    assert "higher" in ex.verdict(2.0, 0.5, 3)
+    assert ex.verdict(0.1, 1.0, 3).startswith("no difference detected") and "smallest detectable" in ex.verdict(0.1, 1.0, 3)
+    assert "higher" in ex.verdict(2.0, 0.5, 3) and "95% CI" in ex.verdict(2.0, 0.5, 3)
+    assert not any("standard error" in ex.verdict(m, 0.5, 3) for m in (-2.0, 0.1, 2.0))
     assert "lower" in ex.verdict(-2.0, 0.5, 4)
     assert "one seed" in ex.verdict(1.0, math.nan, 1)
 
