@@ -307,6 +307,26 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     _model_arguments(parser)
     parser.add_argument("images", nargs="+", help="image files to parse")
     parser.add_argument("--out", required=True, help="folder for <name>.png (palette labels) and <name>_overlay.png")
+    parser.add_argument("--input-height", default="train",
+                        help="height (px) each image is parsed at, labels mapped back to its own size: 'train' (default: "
+                             "the median height of the model's training images, recorded in a shipped model.pt; a "
+                             "model parses people best at the scale it learnt), 'native' (the image's own size) or a number")
+
+
+def _input_height(text: str, checkpoint: str) -> int | None:
+    """``--input-height``: None for the native size, else the height in pixels."""
+    from lipkit.training import train_image_height
+
+    if text == "native":
+        return None
+    if text == "train":
+        height = train_image_height(checkpoint)
+        if height is None:
+            print(f"predict: {checkpoint} records no training image height; parsing at each image's own size")
+        return height
+    if not text.isdigit() or int(text) < 8:
+        raise ValueError(f"--input-height {text!r}: 'train', 'native' or a height of at least 8 px")
+    return int(text)
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -326,12 +346,18 @@ def predict_command(args: argparse.Namespace) -> int:
         return 2
     device = resolve_device(args.device)
     model, config = load_model_from_checkpoint(args.checkpoint, device=device)
+    try:
+        height = _input_height(args.input_height, args.checkpoint)
+    except ValueError as exc:
+        print(f"predict: {exc}")
+        return 2
     label_set = get_label_set(config.data.label_set)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, stem in zip(tqdm(args.images, desc="predict"), stems):
         image = read_image(path)
-        labels = predict_labels(model, image, scales=args.scales, flip=args.flip, label_set=label_set)
+        at = 1.0 if height is None else height / image.shape[0]  # scales are relative to the image: rescale them
+        labels = predict_labels(model, image, scales=[s * at for s in args.scales], flip=args.flip, label_set=label_set)
         write_label_png(out_dir / f"{stem}.png", labels, label_set)
         Image.fromarray(overlay(image, labels, label_set)).save(out_dir / f"{stem}_overlay.png")
     print(f"wrote {2 * len(stems)} files to {out_dir}")

@@ -25,7 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 from lipkit import paths
 from lipkit import recipe as rc
@@ -55,6 +57,15 @@ def machine() -> dict[str, str]:
     """What decides whether a CPU re-run is bit-exact: torch's version and kernel ISA, and the processor."""
     return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "processor": platform.processor() or platform.machine()}
+
+
+def median_height(dataset: LIPDataset) -> int:
+    """The median height of a split's images (read from the file headers): the scale ``predict`` parses at."""
+    heights = []
+    for i in range(len(dataset)):
+        with Image.open(dataset.image_path(i)) as im:
+            heights.append(im.size[1])
+    return int(np.median(heights))
 
 
 # ------------------------------------------------------------------------------------------ scores
@@ -95,7 +106,8 @@ def ship(arch: str, run_dir: Path | None = None, progress: bool = False) -> Path
     if not scores_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no scores.json: its training has not finished (make pretrain resumes it)")
     dest = shipped_dir(arch)
-    save_shipped(run_dir / "last.pt", dest / "model.pt")
+    train = LIPDataset(paths.resolve(config.data.root), config.data.train_split)
+    save_shipped(run_dir / "last.pt", dest / "model.pt", {"train_image_height": median_height(train)})
     atomic_write_text(dest / "config.yaml", TrainConfig.from_yaml(run_dir / "config.yaml").to_yaml())  # every key
     shutil.copyfile(run_dir / "metrics.jsonl", dest / "metrics.jsonl")
     scores = score_shipped(dest, progress=progress)

@@ -102,3 +102,10 @@ def test_stored_file_reproduces_the_stored_scores_exactly(arch, synthlip_data, r
     scores = evaluate(model, LIPDataset(synthlip_data, "val"), max_images=pretrain.SUBSET_IMAGES, progress=False)
     stored = json.loads((folder / "scores.json").read_text())["val_subset"]
     assert json.loads(json.dumps(scores)) == stored
+
+
+def test_shipped_files_record_the_height_predict_parses_at(synthlip_data):
+    height = pretrain.median_height(LIPDataset(synthlip_data, "train"))
+    assert 96 <= height <= 160  # inside the recipe's size range
+    for arch in ARCHS:
+        assert load_checkpoint_file(_folder(arch) / "model.pt")["train_image_height"] == height

@@ -265,3 +265,29 @@ def test_kept_images_hold_each_images_own_matrix_and_joint_error():
     np.testing.assert_array_equal(first + second, kept.confusion.matrix)
     np.testing.assert_array_equal(kept.confusion.matrix, plain.confusion.matrix)
     assert plain.image_confusions == [] and kept.joint_error_sum == pytest.approx(sum(errs))
+
+
+def test_predict_parses_at_the_training_height_by_default(checkpoint: tuple[Path, Path], tmp_path: Path) -> None:
+    """A shipped model records its training images' median height; predict parses a photo at that height
+    (the same as evaluate's multi-scale path at scale height / H) and maps the labels back to the photo."""
+    from lipkit.cli import main
+    from lipkit.evaluate import predict_labels
+    from lipkit.training import load_model_from_checkpoint, save_shipped, train_image_height
+
+    ckpt, root = checkpoint
+    shipped = tmp_path / "model.pt"
+    save_shipped(ckpt, shipped, {"train_image_height": 20})
+    assert train_image_height(shipped) == 20 and train_image_height(ckpt) is None
+    model, _ = load_model_from_checkpoint(shipped)
+    image_path = sorted((root / "val_images").iterdir())[0]
+    image = np.asarray(Image.open(image_path).convert("RGB"))
+    for option, scale in (([], 20 / image.shape[0]), (["--input-height", "native"], 1.0),
+                          (["--input-height", "48"], 48 / image.shape[0])):
+        out = tmp_path / f"pred{len(option)}{scale:.3f}"
+        assert main(["predict", "--checkpoint", str(shipped), str(image_path), "--out", str(out), "--device", "cpu",
+                     *option]) == 0
+        got = np.asarray(Image.open(out / f"{image_path.stem}.png"))
+        assert got.shape == image.shape[:2]
+        np.testing.assert_array_equal(got, predict_labels(model, image, scales=(scale,)))
+    assert main(["predict", "--checkpoint", str(shipped), str(image_path), "--out", str(tmp_path / "x"),
+                 "--input-height", "tall"]) == 2

@@ -340,7 +340,7 @@ def _predict_then_score(root: Path, split: str, tmp_path: Path, flip: bool) -> t
     images = sorted((root / f"{split}_images").glob("*.jpg"))
     pred = tmp_path / "pred"
     common = ["--checkpoint", str(SHIPPED), "--device", "cpu"] + (["--flip"] if flip else [])
-    assert main(["predict", *common, *map(str, images), "--out", str(pred)]) == 0
+    assert main(["predict", *common, *map(str, images), "--out", str(pred), "--input-height", "native"]) == 0
     assert main(["score", str(pred), "--data-root", str(root), "--split", split, "--json", str(tmp_path / "s.json"),
                  "--no-progress"]) == 0
     assert main(["evaluate", *common, "--data-root", str(root), "--split", split, "--out", str(tmp_path / "e.json"),

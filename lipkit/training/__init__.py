@@ -11,6 +11,7 @@
 from lipkit.training.build import LRFactor
 from lipkit.training.checkpoint import (CHECKPOINT_FORMAT, SHIPPED_FORMAT, CheckpointError, atomic_write_bytes, atomic_write_text,
                                         load_checkpoint_file, load_model_from_checkpoint, load_model_weights,
+                                        train_image_height,
                                         save_shipped)
 from lipkit.training.config import (DataConfig, EvalConfig, ModelConfig, OptimConfig, SSLConfig, TrainConfig,
                                     build_model_from_config)
@@ -23,4 +24,5 @@ __all__ = [
     "NonFiniteLossError", "OptimConfig", "SHIPPED_FORMAT", "SSLConfig", "TrainConfig", "TrainItems", "TrainState",
     "atomic_write_bytes", "atomic_write_text", "build_model_from_config", "derive_seed", "epoch_permutation", "fit",
     "load_checkpoint_file", "load_model_from_checkpoint", "load_model_weights", "resolve_device", "save_shipped",
+    "train_image_height",
 ]

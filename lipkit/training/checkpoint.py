@@ -83,6 +83,13 @@ def load_model_weights(model: nn.Module, path: str | Path) -> None:
         raise CheckpointError(f"checkpoint {path} does not fit the configured model: {exc}") from None
 
 
+def train_image_height(path: str | Path) -> int | None:
+    """The median height of the training images a shipped model records (None when it records none)."""
+    ckpt = load_checkpoint_file(path)
+    value = ckpt.get("train_image_height") if isinstance(ckpt, dict) else None
+    return int(value) if value else None
+
+
 def load_model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig]:
     """Rebuild the model a training checkpoint or a shipped model was trained with, load its weights (fp32), eval mode."""
     ckpt = load_checkpoint_file(path)
@@ -96,12 +103,16 @@ def load_model_from_checkpoint(path: str | Path, device: torch.device | str = "c
     return model.to(device).eval(), config
 
 
-def save_shipped(checkpoint: str | Path, path: Path) -> None:
-    """Write ``path``: a training checkpoint's weights in fp16 with its config and step (atomically)."""
+def save_shipped(checkpoint: str | Path, path: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write ``path``: a training checkpoint's weights in fp16 with its config and step (atomically).
+
+    ``extra`` adds plain entries a user of the file needs, e.g. ``train_image_height`` (what ``predict``
+    resizes a photo to by default: the median height of the training images).
+    """
     ckpt = load_checkpoint_file(checkpoint)
     state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     config = TrainConfig.from_dict(ckpt["config"]).to_dict()  # every current key, defaults where it predates one
-    payload = {"format": SHIPPED_FORMAT, "model": state, "config": config, "step": int(ckpt["step"])}
+    payload = {**(extra or {}), "format": SHIPPED_FORMAT, "model": state, "config": config, "step": int(ckpt["step"])}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
 
@@ -135,7 +146,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "CheckpointError",
+    "CheckpointError", "train_image_height",
     "CHECKPOINT_FORMAT", "SHIPPED_FORMAT", "atomic_write_bytes", "atomic_write_text", "load_checkpoint_file", "load_model_from_checkpoint",
     "load_model_weights", "remove_temp_files", "rng_state", "save_shipped", "set_rng_state",
 ]
