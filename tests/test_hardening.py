@@ -333,7 +333,7 @@ def _two_smoke_runs(tmp_path: Path) -> list[str]:
         (home / "notebooks").mkdir(parents=True)
         for name in notebooks:
             shutil.copy2(paths.NOTEBOOKS_DIR / name, home / "notebooks" / name)
-        for shipped in ("configs", "checkpoints"):  # notebooks read shipped configs and baselines through lipkit.paths
+        for shipped in ("configs", "checkpoints", "results"):  # notebooks read shipped configs, baselines, results
             if (REPO / shipped).is_dir():
                 shutil.copytree(REPO / shipped, home / shipped)
         env = {**os.environ, "LIPKIT_HOME": str(home), "PYTHONUNBUFFERED": "1"}

@@ -26,7 +26,7 @@ SHRINK = ["BACKBONE=resnet18", "ATTENTION_BACKBONE=resnet18", "CROP_SIZE=65", "B
 
 def _home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    for shipped in ("notebooks", "configs", "checkpoints"):
+    for shipped in ("notebooks", "configs", "checkpoints", "results"):
         shutil.copytree(REPO / shipped, home / shipped, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (home / "benchmarks").mkdir()
     shutil.copy2(REPO / "benchmarks" / "gpu_results.md", home / "benchmarks" / "gpu_results.md")
