@@ -28,6 +28,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from lipkit.metrics import scores_from_matrix
+
 _EPS = 1e-16  # relative step at which the continued fraction has converged
 _TINY = 1e-300  # Lentz's guard against division by zero
 
@@ -292,11 +294,9 @@ def miou_of(matrix: np.ndarray) -> float:
     LIP_SSL's rule: a class with union 0 (in neither ground truth nor prediction) is left out of
     the mean; NaN when no class is present. Equals ``lipkit.metrics`` ``mean_iou * 100``.
     """
-    c = np.asarray(matrix, dtype=np.float64)
-    diag = np.diag(c)
-    union = c.sum(axis=0) + c.sum(axis=1) - diag
-    present = union > 0
-    return float(100.0 * (diag[present] / union[present]).mean()) if present.any() else math.nan
+    if not np.asarray(matrix).any():
+        return math.nan
+    return float(100.0 * scores_from_matrix(np.asarray(matrix, dtype=np.int64), "nan").mean_iou)
 
 
 @dataclass(frozen=True)
