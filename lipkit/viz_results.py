@@ -7,6 +7,7 @@ DataFrames (from :mod:`lipkit.experiments`), so the figures are testable without
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -177,6 +178,11 @@ def group_bars(frame: pd.DataFrame, metric: str = "mean_iou", title: str = "", y
 
 
 # ------------------------------------------------------------------------------ images
+def _wrap_to_panel(title: str, panel_size: float) -> str:
+    """``title`` broken into lines about as wide as a panel (9 pt text: about 11 characters an inch)."""
+    return textwrap.fill(title, width=max(8, int(panel_size * 11)), break_long_words=False)
+
+
 def prediction_grid(images: Sequence[np.ndarray], columns: Mapping[str, Sequence[np.ndarray]], label_set: LabelSet = LIP,
                     titles: Sequence[str] | None = None, panel_size: float = 1.7) -> Figure:
     """One row per image: the image, then each named column of label maps (e.g. GT, baseline, SSL)."""
@@ -196,7 +202,7 @@ def prediction_grid(images: Sequence[np.ndarray], columns: Mapping[str, Sequence
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(_wrap_to_panel(name, panel_size), fontsize=9)
         if titles is not None:
             axes[r, 0].set_ylabel(str(titles[r]), fontsize=7)
     return fig

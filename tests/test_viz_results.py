@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -100,3 +101,17 @@ def test_joints_rgb_marks_region_centre():
     assert (rgb[15, 6] == 0).all()  # the joint square is black
     assert (rgb[30, 30] == 0).all() and (rgb[12, 5] != 0).any()  # background black, arm away from the centre coloured
     assert (rgb[15, 4] == 255).all()  # white ring at radius 2 around the centre (r = 1)
+
+
+def test_prediction_grid_titles_fit_their_panels():
+    """Long column names (network + backbone) are wrapped so neighbouring titles do not overlap."""
+    img = np.zeros((16, 12, 3), np.uint8)
+    lab = np.zeros((16, 12), np.uint8)
+    names = ["ground truth", "DeepLabV2 (ResNet-18)", "Attention-to-Scale (ResNet-18)"]
+    fig = vr.prediction_grid([img], {n: [lab] for n in names})
+    FigureCanvasAgg(fig).draw()  # constrained layout and text extents need a rendered canvas
+    renderer = fig.canvas.get_renderer()
+    spans = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    for left, right in zip(spans, spans[1:]):
+        assert left.x1 <= right.x0, "column titles overlap"
+    assert [ax.get_title().replace("\n", " ") for ax in fig.axes[1:]] == names  # wrapped, not shortened
