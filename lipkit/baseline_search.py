@@ -24,6 +24,7 @@ from lipkit import paths
 from lipkit import recipe as rc
 from lipkit.data import LIPDataset
 from lipkit.evaluate import evaluate
+from lipkit.experiments import SMALL_PARTS
 from lipkit.labels import LIP
 from lipkit.metrics import left_right_coverage
 from lipkit.pretrain import OTHER_SEED, val_roots
@@ -131,4 +132,33 @@ def table(names: list[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["RQ1_IMAGES", "RQ1_STEPS", "SEARCH_NAME", "SEARCH_STEPS", "VARIANTS", "Variant", "run_search", "run_variant", "score_run", "table", "variant_config"]
+LIMBS = ("Left-arm", "Right-arm", "Left-leg", "Right-leg")
+
+
+def rq1_table() -> list[dict[str, Any]]:
+    """RQ1's curve, one row per shipped ``rq1_*`` variant (fewest images first): scores as the mean of both val seeds.
+
+    Every run trains the same network for the same steps; only the number of distinct training images
+    changes, so an image is seen ``steps x batch / images`` times (the ``epochs`` column).
+    """
+    root = paths.results_dir(SEARCH_NAME)
+    rows = []
+    for n in RQ1_IMAGES:
+        name = f"rq1_deeplabv2_{n}img"
+        if not (root / name / "scores.json").is_file():
+            continue
+        scores = json.loads((root / name / "scores.json").read_text())
+        config = TrainConfig.from_yaml(root / name / "config.yaml")
+        views = [scores[key] for key in ("val", "val_seed1")]
+        iou = {c: 100 * sum(v["iou"][c] for v in views) / len(views) for c in LIP.classes}
+        rows.append({"train images": n, "steps": scores["step"],
+                     "epochs": round(scores["step"] * config.batch_size / n, 1),
+                     "mIoU": round(100 * sum(v["mean_iou"] for v in views) / len(views), 2),
+                     "limbs IoU": round(sum(iou[c] for c in LIMBS) / len(LIMBS), 2),
+                     "small parts IoU": round(sum(iou[c] for c in SMALL_PARTS) / len(SMALL_PARTS), 2),
+                     "L/R coverage": round(100 * sum(left_right_coverage(v["confusion_matrix"], LIP) for v in views)
+                                           / len(views), 1)})
+    return rows
+
+
+__all__ = ["LIMBS", "RQ1_IMAGES", "rq1_table", "RQ1_STEPS", "SEARCH_NAME", "SEARCH_STEPS", "VARIANTS", "Variant", "run_search", "run_variant", "score_run", "table", "variant_config"]

@@ -178,6 +178,27 @@ def group_bars(frame: pd.DataFrame, metric: str = "mean_iou", title: str = "", y
 
 
 # ------------------------------------------------------------------------------ images
+def rq1_curve(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("mIoU", "limbs IoU", "small parts IoU"),
+              title: str = "RQ1 on SynthLIP: the same network and steps on more training images") -> Figure:
+    """Each metric (in %) against the number of distinct training images (log axis), one line per metric."""
+    if not rows:
+        raise ValueError("rq1_curve needs at least one row (run `python -m lipkit search` for the rq1 variants)")
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    images = [r["train images"] for r in rows]
+    for metric in metrics:
+        ax.plot(images, [r[metric] for r in rows], marker="o", label=metric)
+    ax.set_xscale("log")
+    ax.set_xticks(images, [f"{n:,}" for n in images])
+    ax.minorticks_off()
+    ax.set_xlabel("distinct training images (same steps, so fewer images = more epochs)")
+    ax.set_ylabel("IoU on val (%), mean of 2 val seeds")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def _wrap_to_panel(title: str, panel_size: float) -> str:
     """``title`` broken into lines about as wide as a panel (9 pt text: about 11 characters an inch)."""
     return textwrap.fill(title, width=max(8, int(panel_size * 11)), break_long_words=False)
@@ -323,6 +344,6 @@ def ablation_plot(frame: pd.DataFrame, metric: str = "mean_iou", by: str = "sett
 
 __all__ = [
     "PAPER_ATTENTION_SSL_IOU", "PAPER_RESULTS", "ablation_plot", "attention_maps", "group_bars", "joints_on_parsing", "joints_rgb",
-    "lr_confusion_matrices", "per_class_difference", "per_class_iou_bars", "prediction_grid", "results_table",
+    "lr_confusion_matrices", "per_class_difference", "per_class_iou_bars", "prediction_grid", "results_table", "rq1_curve",
     "training_curves",
 ]

@@ -13,6 +13,7 @@ from lipkit import baseline_search as bs
 from lipkit import paths, pretrain
 from lipkit import recipe as rc
 from lipkit.cli import main as cli
+from lipkit.experiments import SMALL_PARTS
 from lipkit.labels import LIP
 from lipkit.metrics import left_right_coverage, scores_from_matrix
 from lipkit.training import TrainConfig
@@ -80,3 +81,24 @@ def test_shipped_result_is_its_variants_config_and_its_scores_follow_from_its_co
         assert scores_from_matrix(m, label_set=LIP).mean_iou == pytest.approx(s["mean_iou"], abs=1e-12)
         assert row[f"{key} mIoU"] == round(100 * s["mean_iou"], 2)
         assert row[f"{key} L/R coverage"] == round(100 * left_right_coverage(m, LIP), 1)
+
+
+def test_rq1_table_recomputes_each_row_from_the_confusion_matrices(tmp_path, monkeypatch):
+    """A shipped-like rq1 result (the ASPP run's files, relabelled 2,500 images) gives a row whose every number
+    follows from its two confusion matrices by LIP_SSL's rule, and whose epochs are steps x batch / images."""
+    source = paths.results_dir(bs.SEARCH_NAME) / "deeplabv2_aspp_scaled"
+    folder = tmp_path / bs.SEARCH_NAME / "rq1_deeplabv2_2500img"
+    folder.mkdir(parents=True)
+    config = TrainConfig.from_yaml(source / "config.yaml")
+    config.data.max_train_images = 2500
+    (folder / "config.yaml").write_text(config.to_yaml())
+    (folder / "scores.json").write_text((source / "scores.json").read_text())
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path)
+    [row] = bs.rq1_table()
+    scores = json.loads((source / "scores.json").read_text())
+    per_seed = [scores_from_matrix(np.asarray(scores[k]["confusion_matrix"]), label_set=LIP) for k in ("val", "val_seed1")]
+    iou = lambda c: np.mean([s.iou[LIP.index(c)] for s in per_seed]) * 100  # noqa: E731
+    assert row["train images"] == 2500 and row["epochs"] == round(scores["step"] * config.batch_size / 2500, 1)
+    assert row["mIoU"] == pytest.approx(100 * np.mean([s.mean_iou for s in per_seed]), abs=0.006)
+    assert row["limbs IoU"] == pytest.approx(np.mean([iou(c) for c in ("Left-arm", "Right-arm", "Left-leg", "Right-leg")]), abs=0.006)
+    assert row["small parts IoU"] == pytest.approx(np.mean([iou(c) for c in SMALL_PARTS]), abs=0.006)
