@@ -22,7 +22,8 @@ import pandas as pd
 from lipkit.labels import LIP
 from lipkit.metrics import left_right_confusion, left_right_coverage, mean_left_right_confusion
 from lipkit.study import ARMS, control_of, run_name, study_dir
-from lipkit.study_stats import holm_intervals, miou_of, pooled_paired_bootstrap, smallest_detectable, verdict
+from lipkit.study_stats import (holm_intervals, miou_of, paired_t_interval, pooled_paired_bootstrap, smallest_detectable,
+                                verdict)
 
 
 def lr_confusion_of(matrix: np.ndarray) -> float:
@@ -107,4 +108,43 @@ def _row(root: Path, metric: str, arm: str, pairs: list, held: Any, bootstrap: i
     return row
 
 
-__all__ = ["METRICS", "load_runs", "lr_confusion_of", "paired_differences", "summary_table"]
+def view_table(runs: dict[tuple[str, int], dict], metric: str, arms: list[str] | None = None,
+               level: float = 0.95) -> pd.DataFrame:
+    """Per arm and view (front / back / profile): the paired difference over seeds with its t interval.
+
+    Secondary analysis: the intervals are at ``level`` each, not corrected across views or arms.
+    """
+    views = sorted({v for s in runs.values() for v in s.get("by_view", {})})
+    rows = []
+    for view in views:
+        for arm, pairs in paired_differences(runs, metric, view).items():
+            if arms is not None and arm not in arms or len(pairs) < 2:
+                continue
+            iv = paired_t_interval([d for _, d in pairs], level)
+            rows.append({"arm": arm, "view": view, "seeds": iv.n, "images": runs[(arm, pairs[0][0])]["by_view"][view]["num_images"],
+                         "mean diff": iv.mean, "lower": iv.lower, "upper": iv.upper})
+    return pd.DataFrame(rows)
+
+
+def class_differences(runs: dict[tuple[str, int], dict], arm: str, level: float = 0.95) -> pd.DataFrame:
+    """Per class: mean IoU of the control and of ``arm`` over the paired seeds, and the paired difference's t interval
+    (points; each class at ``level``, not corrected across the 20 classes)."""
+    control = control_of(arm)
+    seeds = [s for (a, s) in sorted(runs) if a == arm and (control, s) in runs]
+    if len(seeds) < 2:
+        raise ValueError(f"{arm}: needs at least 2 seeds paired with {control}, found {len(seeds)}")
+    rows = []
+    for name in LIP.classes:
+        a, c = (np.array([np.nan if runs[(r, s)]["iou"][name] is None else 100 * runs[(r, s)]["iou"][name]
+                          for s in seeds], dtype=float) for r in (arm, control))
+        if np.isnan(a).any() or np.isnan(c).any():  # absent from the val images' ground truth and predictions
+            rows.append({"class": name, control: np.nan, arm: np.nan, "mean diff": np.nan, "lower": np.nan, "upper": np.nan})
+            continue
+        iv = paired_t_interval(list(a - c), level)
+        rows.append({"class": name, control: c.mean(), arm: a.mean(), "mean diff": iv.mean,
+                     "lower": iv.lower, "upper": iv.upper})
+    return pd.DataFrame(rows).set_index("class")
+
+
+__all__ = ["METRICS", "class_differences", "load_runs", "lr_confusion_of", "paired_differences", "summary_table",
+           "view_table"]

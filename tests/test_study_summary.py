@@ -11,7 +11,7 @@ from lipkit.evaluate import new_state, summarise
 from lipkit.labels import LIP
 from lipkit.study import run_name
 from lipkit.study_stats import paired_t_interval
-from lipkit.study_summary import load_runs, paired_differences, summary_table
+from lipkit.study_summary import class_differences, load_runs, paired_differences, summary_table, view_table
 
 
 def _write_run(root, arm: str, seed: int, images: np.ndarray) -> dict:
@@ -78,3 +78,21 @@ def test_differences_are_paired_by_seed_and_intervals_follow_from_them(study_roo
 def test_views_are_paired_like_the_split(study_root):
     runs = load_runs(study_root)
     assert paired_differences(runs, "mIoU", view="front") == paired_differences(runs, "mIoU")
+
+
+def test_view_and_class_tables_pair_by_seed(study_root):
+    runs = load_runs(study_root)
+    views = view_table(runs, "L/R confusion")
+    assert list(views["arm"]) == ["paper"] and list(views["view"]) == ["front"] and views["seeds"].iloc[0] == 4
+    assert views["mean diff"].iloc[0] == pytest.approx(np.mean([100 * e / 30 / 2 for e in (2, 3, 1, 4)]))
+    classes = class_differences(runs, "paper")
+    # the left arm loses `extra` of its 30 true pixels to the right arm: IoU 25/(30+..) - (25-extra)/(30+..)
+    per_seed = []
+    for s in range(4):
+        c, a = (np.asarray(runs[(arm, s)]["confusion_matrix"]) for arm in ("control", "paper"))
+        iou = lambda m, k: m[k, k] / (m[k, :].sum() + m[:, k].sum() - m[k, k])  # noqa: E731
+        per_seed.append(100 * (iou(a, 14) - iou(c, 14)))
+    assert classes.loc["Left-arm", "mean diff"] == pytest.approx(np.mean(per_seed)) and np.mean(per_seed) < 0
+    assert classes.loc["Upper-clothes", "mean diff"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        class_differences(runs, "released")
