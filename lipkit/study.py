@@ -8,8 +8,9 @@ their differences to the control are paired over seeds. Each run is an ordinary 
 ``python -m lipkit study --shard K/N`` runs every N-th run from the K-th (a cluster array job, or
 one process per core), each resumable, and ``python -m lipkit study --summary`` merges what is there.
 
-What ships, in ``results/ssl_study/``: ``base_<arch>/model.pt`` (the fp16 base weights every arm
-starts from, with its config and log) and, per run ``<arm>_s<seed>/``: ``config.yaml``,
+What ships, in ``results/ssl_study/``: ``base_<arch>/`` (config, log and scores of each base; the fp16
+weights of DeepLabV2's, which every arm of it starts from: Attention-to-Scale's 2.5 MB would take the
+study's weights over 4 MB, so ``study --base`` rebuilds them under ``runs/``) and, per run ``<arm>_s<seed>/``: ``config.yaml``,
 ``metrics.jsonl``, ``scores.json`` (all val images of seed-0 SynthLIP by the stated protocol: joint
 error with sigma 1 on the 41 x 41 grid whatever the run's own sigma; the confusion matrix; per
 view) and ``images.npz`` (each image's confusion matrix and joint error, for bootstraps over images).
@@ -33,6 +34,7 @@ from lipkit.data.synth import read_meta
 from lipkit.evaluate import accumulate, summarise
 from lipkit.labels import LIP
 from lipkit.metrics import ConfusionMatrix, left_right_confusion
+from lipkit.pretrain import machine
 from lipkit.training import TrainConfig, atomic_write_text, fit, load_model_from_checkpoint, save_shipped
 
 STUDY_NAME = "ssl_study"
@@ -93,9 +95,15 @@ def base_config(arch: str = "deeplabv2") -> TrainConfig:
     return config
 
 
+SHIPPED_BASES = ("deeplabv2",)  # weights in git stay under 4 MB: Attention-to-Scale's base (2.5 MB) is rebuilt by --base
+
+
 def base_weights(arch: str) -> Path:
-    """``results/ssl_study/base_<arch>/model.pt``: the shipped fp16 base every arm of ``arch`` starts from."""
-    return study_dir() / f"base_{arch}" / "model.pt"
+    """The fp16 base every arm of ``arch`` starts from: ``results/ssl_study/base_<arch>/model.pt`` when shipped,
+    else ``runs/ssl_study/base_<arch>/model.pt``, rebuilt bit for bit (on the same CPU) by ``study --base``."""
+    if arch in SHIPPED_BASES:
+        return study_dir() / f"base_{arch}" / "model.pt"
+    return paths.run_dir(STUDY_NAME, f"base_{arch}") / "model.pt"
 
 
 def arm_config(arm: str, seed: int, steps: int = BRANCH_STEPS) -> TrainConfig:
@@ -135,12 +143,15 @@ def train_base(arch: str) -> Path:
     """Train (resuming) the base of ``arch`` and ship its fp16 weights, config and log."""
     config = base_config(arch)
     fit(config, resume=True)
-    dest = base_weights(arch).parent
+    dest = study_dir() / f"base_{arch}"
     dest.mkdir(parents=True, exist_ok=True)
     run = paths.resolve(config.out_dir)
-    save_shipped(run / "last.pt", dest / "model.pt")
+    save_shipped(run / "last.pt", base_weights(arch))
     for name in ("config.yaml", "metrics.jsonl", "scores.json"):
         shutil.copyfile(run / name, dest / name)
+    if not (dest / "study_scores.json").is_file():  # the base by the arms' protocol: what the control's move is read from
+        scores, _ = score_run(base_weights(arch), paths.resolve(config.data.root))
+        atomic_write_text(dest / "study_scores.json", json.dumps(scores, indent=1) + "\n")
     return dest
 
 
@@ -171,17 +182,27 @@ def view_scores(confusions: np.ndarray, errors: np.ndarray, mask: np.ndarray) ->
             "confusion_matrix": cm.matrix.tolist()}
 
 
-def run_one(arm: str, seed: int, steps: int = BRANCH_STEPS, progress: bool = False) -> Path:
-    """Train (resuming) one run, score it and ship its files in ``results/ssl_study/<arm>_s<seed>/``."""
+def run_one(arm: str, seed: int, steps: int = BRANCH_STEPS, progress: bool = False,
+            dest_root: Path | None = None, data_root: Path | None = None) -> Path:
+    """Train (resuming) one run, score it and ship its files in ``<dest_root>/<arm>_s<seed>/``.
+
+    ``dest_root`` defaults to ``results/ssl_study`` (the shipped study); a re-run elsewhere (a notebook's
+    reduced study) trains under ``<dest_root>/train/``. ``data_root`` replaces the study's SynthLIP
+    (e.g. the cpu profile's 2,000-image subset: the same generator seed, so the same val images).
+    """
     config = arm_config(arm, seed, steps)
+    if dest_root is not None:
+        config.out_dir = rc.rel(Path(dest_root) / "train" / run_name(arm, seed))
+    if data_root is not None:
+        config.data.root = rc.rel(Path(data_root))
     if not paths.resolve(config.init_checkpoint).is_file():
         raise FileNotFoundError(f"{config.init_checkpoint} is missing: run `python -m lipkit study --base` first")
     config.progress = progress
     result = fit(config, resume=True)
     run = paths.resolve(config.out_dir)
     scores, arrays = score_run(run / "last.pt", paths.resolve(config.data.root))
-    scores["step"] = result["step"]
-    dest = study_dir() / run_name(arm, seed)
+    scores["step"], scores["machine"] = result["step"], machine()
+    dest = Path(dest_root or study_dir()) / run_name(arm, seed)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "metrics.jsonl"):
         shutil.copyfile(run / name, dest / name)
@@ -190,10 +211,10 @@ def run_one(arm: str, seed: int, steps: int = BRANCH_STEPS, progress: bool = Fal
     return dest
 
 
-def finished(arm: str, seed: int) -> bool:
-    return (study_dir() / run_name(arm, seed) / "scores.json").is_file()
+def finished(arm: str, seed: int, dest_root: Path | None = None) -> bool:
+    return (Path(dest_root or study_dir()) / run_name(arm, seed) / "scores.json").is_file()
 
 
-__all__ = ["ARMS", "Arm", "BASE_STEPS", "BRANCH_STEPS", "EVAL_SIGMA", "LEARNING_RATE", "STUDY_NAME", "arm_config",
+__all__ = ["ARMS", "Arm", "BASE_STEPS", "BRANCH_STEPS", "EVAL_SIGMA", "LEARNING_RATE", "SHIPPED_BASES", "STUDY_NAME", "arm_config",
            "base_config", "base_weights", "control_of", "finished", "planned_runs", "run_name", "run_one", "score_run",
            "shard", "study_dir", "train_base", "view_scores"]

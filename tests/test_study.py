@@ -3,11 +3,18 @@ every arm of a seed starts from the same base weights with the same batches, sha
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from configdiff import config_diff
 
-from lipkit import study
+from lipkit import paths, study
+from lipkit import recipe as rc
+from lipkit.pretrain import machine
+from lipkit.training import TrainConfig, fit
 from lipkit.cli import main as cli
 from lipkit.labels import LIP
 
@@ -64,3 +71,50 @@ def test_cli_refuses_unknown_arms_bad_shards_and_steps(capsys):
     assert cli(["study", "--steps", "0"]) == 2 and "--steps 0" in capsys.readouterr().out
     assert cli(["study", "control", "--list"]) == 0
     assert capsys.readouterr().out.split()[:2] == ["control_s0", "control_s1"]
+
+
+# ------------------------------------------------------------------ provenance of the shipped study
+def _shipped_run(arm: str, seed: int) -> Path:
+    folder = study.study_dir() / study.run_name(arm, seed)
+    if not (folder / "scores.json").is_file():
+        pytest.fail(f"{folder} is missing: the study's results are part of the repository (python -m lipkit study)")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def synthlip_data() -> Path:
+    """The study's SynthLIP (the synthlip profile's, generated once; about 40 s on 2 cores)."""
+    return rc.ensure_synthlip(rc.profile_recipe("synthlip"))
+
+
+def test_a_shipped_run_is_its_arms_config_and_its_rerun_reproduces_the_logged_losses(synthlip_data, tmp_path):
+    folder = _shipped_run("paper", 0)
+    stored = TrainConfig.from_yaml(folder / "config.yaml")
+    assert config_diff(stored.to_dict(), study.arm_config("paper", 0).to_dict()) <= {"progress"}
+    assert paths.REPO_ROOT / stored.data.root == synthlip_data
+    threads = torch.get_num_threads()
+    stored.out_dir, stored.progress = str(tmp_path / "paper_s0"), False
+    try:
+        fit(stored, stop_after=2 * stored.log_every)
+    finally:
+        torch.set_num_threads(threads)
+    rerun = [json.loads(x) for x in (tmp_path / "paper_s0" / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()][:len(rerun)]
+    assert len(rerun) == 2 and [x["step"] for x in rerun] == [x["step"] for x in logged]
+    values = [[x[k] for k in ("loss", "ce", "joint_error")] for x in rerun]
+    expected = [[x[k] for k in ("loss", "ce", "joint_error")] for x in logged]
+    if json.loads((folder / "scores.json").read_text()).get("machine") == machine():
+        assert values == expected  # bit for bit on the CPU that trained it
+    else:  # other CPU kernels round differently from the first step on
+        assert values == [pytest.approx(row, rel=5e-3) for row in expected]
+
+
+def test_the_shipped_base_is_its_config_small_and_every_arm_starts_from_it():
+    folder = study.base_weights("deeplabv2").parent
+    stored = TrainConfig.from_yaml(folder / "config.yaml")
+    assert config_diff(stored.to_dict(), study.base_config("deeplabv2").to_dict()) <= {"progress"}
+    total = sum(p.stat().st_size for p in study.study_dir().rglob("*.pt"))
+    assert total < 4 * 2**20, f"the study's weights take {total / 2**20:.1f} MB (at most 4 MB in all)"
+    assert {p.parent.name for p in study.study_dir().rglob("*.pt")} <= {f"base_{a}" for a in study.SHIPPED_BASES}
+    for run in sorted(study.study_dir().glob("*_s*/config.yaml")):
+        assert TrainConfig.from_yaml(run).init_checkpoint.endswith(f"base_{study.ARMS[run.parent.name.rsplit('_s', 1)[0]].arch}/model.pt")
