@@ -69,6 +69,8 @@ class Recipe:
     ft_steps: int = 10  # fine-tuning steps of every SSL setting (SGD, constant lr, as released)
     ft_lr: float = 0.0005  # fine-tuning learning rate
     ce_on: str = "crop"  # cross-entropy on logits upsampled to the crop, or on the logits' grid ("grid", the release)
+    study_steps: int = 25  # notebook 04: steps of its reduced re-run of the SSL study (0: show the shipped study only)
+    study_seeds: int = 2  # notebook 04: seeds of that re-run (arms control and paper)
     val_images: int = 0  # val images scored; 0 -> the whole val split
     val_every: int = 0  # baseline stage: epochs between validations (0: at the end only)
     log_every: int = 0  # steps between training log lines; 0 -> about 20 lines a run
@@ -86,6 +88,9 @@ class Recipe:
                 raise ValueError(f"Recipe.{name}={getattr(self, name)}: must be >= 1")
         if not self.profile or "/" in self.profile:
             raise ValueError(f"Recipe.profile={self.profile!r}: a plain folder name such as 'smoke' or 'cpu'")
+        if self.study_steps < 0 or self.study_seeds < 2:
+            raise ValueError(f"Recipe.study_steps={self.study_steps}, study_seeds={self.study_seeds}: need steps >= 0 "
+                             "(0: no re-run) and at least 2 seeds (a paired interval needs 2)")
         if self.ssl_arch not in ARCHS:
             raise ValueError(f"Recipe.ssl_arch={self.ssl_arch!r}: one of {', '.join(ARCHS)}")
         if self.aspp not in ASPP_CHOICES:
@@ -127,7 +132,7 @@ class Recipe:
 _SYNTHLIP = Recipe(
     profile="synthlip", synth_train=10000, synth_val=500, seeds=1, baselines="train", width=0.25, crop_size=129,
     batch_size=16, base_steps=7600, attention_base_steps=3700, base_lr=0.002, optimizer="adamw", weight_decay=0.01,
-    schedule="onecycle", warmup=0.05, val_images=100, val_every=2, log_every=25, threads=1)
+    schedule="onecycle", warmup=0.05, study_steps=0, val_images=100, val_every=2, log_every=25, threads=1)
 # cpu: `make reproduce`. The shipped baselines, scored on all 500 val images of the same SynthLIP seed and
 # sizes they were trained on (2,000 train images: the first 2,000 of the synthlip profile's 10,000);
 # notebook 02 trains DeepLabV2 from scratch for BASE_STEPS to show a curve start; 03-05 fine-tune 3 seeds.
@@ -135,7 +140,7 @@ _SYNTHLIP = Recipe(
 # steps, 1e-3 and 5e-4 raised it by 0.5 and 0.6 (the shipped baselines end their schedule at lr 0).
 _CPU = Recipe(
     profile="cpu", synth_train=2000, synth_val=500, seeds=3, baselines="shipped", width=0.25, crop_size=129,
-    batch_size=8, base_steps=600, ft_steps=200, ft_lr=0.0005, val_images=0, threads=2)
+    batch_size=8, base_steps=600, ft_steps=200, ft_lr=0.0005, study_steps=100, val_images=0, threads=2)
 # paper: the paper's recipe on real LIP (configs/paper_*.yaml, checked equal by tests/test_recipe.py):
 # Attention-to-Scale VGG-16 and DeepLabV2 ResNet-101 from ImageNet, crop 321, scale 0.6-1.4, batch 10,
 # SGD lr 1e-4 (classifier x10) constant, 30 epochs of 30,462 images (91,380 steps), CE on the label grid
@@ -144,7 +149,7 @@ _PAPER = Recipe(
     profile="paper", seeds=1, baselines="train", backbone="resnet101", attention_backbone="vgg16", aspp="paper",
     ssl_arch="attention", width=1.0, pretrained="imagenet", crop_size=321, scale_min=0.6, scale_max=1.4,
     batch_size=10, base_steps=91380, base_lr=1e-4, optimizer="sgd", weight_decay=5e-4, schedule="constant",
-    ft_steps=20000, ft_lr=1e-4, ce_on="grid", val_images=0, val_every=5, log_every=50, threads=8, device="auto",
+    ft_steps=20000, ft_lr=1e-4, ce_on="grid", study_steps=0, val_images=0, val_every=5, log_every=50, threads=8, device="auto",
     workers=8)
 RECIPES: dict[str, Recipe] = {"smoke": Recipe(), "cpu": _CPU, "synthlip": _SYNTHLIP, "paper": _PAPER}
 

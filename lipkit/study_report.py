@@ -1,0 +1,128 @@
+"""The SSL study in tables and sentences: what notebooks 03-05 and the README show of ``results/ssl_study``.
+
+:mod:`lipkit.study_summary` computes the paired statistics; this module lays out the design, checks
+the study's own controls (the control moves, the released layer trains like cross-entropy, the
+positive control is seen), compares a notebook's reduced re-run with the shipped logs, and writes
+the conclusion sentences from the numbers, each with its seeds, images and steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lipkit.study import ARMS, BASE_STEPS, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one, study_dir
+from lipkit.study_summary import paired_differences
+
+POSITIVE_CONTROL = "flip_no_swap"
+
+
+def design_table() -> pd.DataFrame:
+    """One row per arm: network, what it changes against its control, planned seeds, the question it answers."""
+    rows = []
+    for arm, spec in ARMS.items():
+        change = ", ".join(f"ssl.{k}={v}" for k, v in spec.ssl.items()) + "".join(f", data.{k}={v}" for k, v in spec.data.items())
+        rows.append({"arm": arm, "network": spec.arch, "setting": change, "seeds planned": spec.seeds,
+                     "question": spec.question})
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def design_sentence() -> str:
+    return (f"Base stage: {BASE_STEPS:,} steps from scratch, AdamW at a constant {LEARNING_RATE:g}; every arm then trains "
+            f"{BRANCH_STEPS:,} more steps from the same base weights, at the same rate, with the same batches per seed.")
+
+
+def progress_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
+    """Per arm: seeds finished of those planned (the study spans sessions: what the tables below rest on)."""
+    return pd.DataFrame([{"arm": a, "finished": sum(1 for (r, _) in runs if r == a), "planned": s.seeds}
+                         for a, s in ARMS.items()]).set_index("arm")
+
+
+def control_moves(runs: dict[tuple[str, int], dict], base: dict[str, Any]) -> pd.DataFrame:
+    """Per control seed: base mIoU, control mIoU after the branch, and the gain (points)."""
+    rows = [{"seed": s, "base mIoU": 100 * base["mean_iou"], "control mIoU": 100 * sc["mean_iou"],
+             "gain": 100 * (sc["mean_iou"] - base["mean_iou"])} for (a, s), sc in sorted(runs.items()) if a == "control"]
+    return pd.DataFrame(rows).set_index("seed") if rows else pd.DataFrame()
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def released_check(root: Path | None = None, seed: int = 0) -> str:
+    """Whether the released arm trained bit for bit like the control (its gradient is cross-entropy's)."""
+    root = root or study_dir()
+    a, c = root / run_name("released", seed), root / run_name("control", seed)
+    if not (a / "scores.json").is_file() or not (c / "scores.json").is_file():
+        return f"released vs control, seed {seed}: not run yet"
+    ce = [(x["step"], x["ce"]) for x in _log(a) if x["kind"] == "train"]
+    ce_control = [(x["step"], x["ce"]) for x in _log(c) if x["kind"] == "train"]
+    same_scores = json.loads((a / "scores.json").read_text())["confusion_matrix"] == \
+        json.loads((c / "scores.json").read_text())["confusion_matrix"]
+    verdict = "identical" if ce == ce_control and same_scores else "DIFFERENT"
+    return (f"released vs control, seed {seed}: {len(ce)} logged cross-entropies and the val confusion matrix are "
+            f"{verdict}{'' if verdict == 'identical' else ' (the released layer should train exactly like cross-entropy)'}")
+
+
+def rerun(arms: tuple[str, ...], seeds: int, steps: int, dest_root: Path, data_root: Path | None = None) -> list[Path]:
+    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs (resumable)."""
+    return [run_one(arm, seed, steps, dest_root=dest_root, data_root=data_root) for seed in range(seeds) for arm in arms]
+
+
+def log_agreement(rerun_root: Path, root: Path | None = None) -> pd.DataFrame:
+    """Per re-run: the largest relative difference of its logged losses from the shipped run's at the same steps."""
+    root = root or study_dir()
+    rows = []
+    for folder in sorted(p for p in Path(rerun_root).iterdir() if (p / "scores.json").is_file()):
+        shipped = root / folder.name
+        if not (shipped / "metrics.jsonl").is_file():
+            continue
+        mine = {x["step"]: x for x in _log(folder) if x["kind"] == "train"}
+        theirs = {x["step"]: x for x in _log(shipped) if x["kind"] == "train"}
+        steps = sorted(set(mine) & set(theirs))
+        worst = max((abs(mine[s][k] - theirs[s][k]) / max(abs(theirs[s][k]), 1e-12)
+                     for s in steps for k in ("loss", "ce")), default=math.nan)
+        rows.append({"run": folder.name, "steps compared": len(steps), "max relative difference": worst})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def agreement_sentence(reduced: dict[tuple[str, int], dict], shipped_table: pd.DataFrame, metric: str,
+                       steps: int) -> list[str]:
+    """Each reduced arm's mean paired difference read against the shipped study's interval of the same arm."""
+    lines = []
+    for arm, pairs in paired_differences(reduced, metric).items():
+        mean = float(np.mean([d for _, d in pairs]))
+        if arm not in shipped_table.index or math.isnan(shipped_table.loc[arm, "lower"]):
+            lines.append(f"{arm}: {mean:+.2f} points after {steps} steps ({len(pairs)} seeds); no shipped interval yet")
+            continue
+        lo, hi = shipped_table.loc[arm, "lower"], shipped_table.loc[arm, "upper"]
+        inside = "inside" if lo <= mean <= hi else "outside"
+        lines.append(f"{arm} - control, {metric}: {mean:+.2f} points after {steps} steps on {len(pairs)} seeds, {inside} "
+                     f"the shipped study's interval {lo:+.2f} to {hi:+.2f} (after {BRANCH_STEPS} steps, "
+                     f"{int(shipped_table.loc[arm, 'seeds'])} seeds)")
+    return lines
+
+
+def conclusion(tables: dict[str, pd.DataFrame], runs: dict[tuple[str, int], dict], num_images: int) -> list[str]:
+    """The study's findings, one sentence per arm and metric, from the summary tables (nothing typed by hand)."""
+    lines = [f"Evidence: {num_images} val images; {BASE_STEPS:,} base + {BRANCH_STEPS:,} branch steps per run; "
+             f"{len(runs)} runs finished."]
+    for metric, table in tables.items():
+        for arm, row in table.iterrows():
+            lines.append(f"{arm} ({control_of(arm)} as reference), {metric}: {row['verdict']}")
+    if POSITIVE_CONTROL in tables.get("L/R confusion", pd.DataFrame()).index:
+        row = tables["L/R confusion"].loc[POSITIVE_CONTROL]
+        seen = not math.isnan(row["lower"]) and row["lower"] > 0
+        lines.append(f"Positive control (mirrored images, labels not swapped): {'detected' if seen else 'NOT detected'} "
+                     "in L/R confusion; " + ("the design can see a structure effect of this size."
+                                             if seen else "a null result for SSL would then say nothing."))
+    return lines
+
+
+__all__ = ["POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
+           "log_agreement", "progress_table", "released_check", "rerun"]
