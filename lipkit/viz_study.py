@@ -75,4 +75,24 @@ def view_differences(frame: pd.DataFrame, metric: str, title: str = "") -> Figur
     return fig
 
 
-__all__ = ["difference_forest", "view_differences"]
+def class_differences_plot(table: pd.DataFrame, arm: str, title: str = "") -> Figure:
+    """Per class: ``arm`` - control IoU (points), mean over seeds with its t interval (``class_differences``)."""
+    shown = table.dropna(subset=["mean diff"])
+    if shown.empty:
+        raise ValueError("class_differences_plot needs at least one class with a difference")
+    fig = Figure(figsize=(7.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(shown))
+    ax.bar(x, shown["mean diff"], color=["C3" if lo > 0 or hi < 0 else "0.6" for lo, hi in zip(shown["lower"], shown["upper"])])
+    ax.errorbar(x, shown["mean diff"], yerr=[shown["mean diff"] - shown["lower"], shown["upper"] - shown["mean diff"]],
+                fmt="none", color="0.1", capsize=2, linewidth=0.8)
+    ax.axhline(0, color="0.2", linewidth=0.8)
+    ax.set_xticks(x, shown.index, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel(f"IoU, {arm} - control (points)", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title or f"Per class: {arm} - control, same seed; 95% t interval each (red: excludes 0, uncorrected)",
+                 fontsize=9)
+    return fig
+
+
+__all__ = ["class_differences_plot", "difference_forest", "view_differences"]

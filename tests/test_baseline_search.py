@@ -102,3 +102,13 @@ def test_rq1_table_recomputes_each_row_from_the_confusion_matrices(tmp_path, mon
     assert row["mIoU"] == pytest.approx(100 * np.mean([s.mean_iou for s in per_seed]), abs=0.006)
     assert row["limbs IoU"] == pytest.approx(np.mean([iou(c) for c in ("Left-arm", "Right-arm", "Left-leg", "Right-leg")]), abs=0.006)
     assert row["small parts IoU"] == pytest.approx(np.mean([iou(c) for c in SMALL_PARTS]), abs=0.006)
+
+
+def test_rq1_note_reads_the_first_and_last_rows():
+    rows = [{"train images": 1000, "steps": 3000, "epochs": 48.0, "mIoU": 20.0, "limbs IoU": 10.0, "small parts IoU": 1.0},
+            {"train images": 10000, "steps": 3000, "epochs": 4.8, "mIoU": 25.5, "limbs IoU": 15.25, "small parts IoU": 2.0}]
+    note = bs.rq1_note(rows)
+    assert "From 1,000 to 10,000" in note and "mIoU 20.0 -> 25.5" in note and "limbs IoU 10.0 -> 15.2" in note
+    assert "(48 vs 4.8 epochs)" in note and "one training run" in note
+    assert "1 of 4 runs shipped" in bs.rq1_note(rows[:1])
+    assert bs.variant_config("rq1_deeplabv2_1000img").batch_size == bs.RQ1_BATCH

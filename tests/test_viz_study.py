@@ -36,3 +36,14 @@ def test_view_differences_one_series_per_view():
                           "lower": [0.5, -0.2], "upper": [1.5, 0.2]})
     fig = viz_study.view_differences(frame, "L/R confusion")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["back", "front"]
+
+
+def test_class_differences_plot_marks_the_intervals_that_exclude_zero():
+    table = pd.DataFrame({"class": ["Hat", "Left-arm", "Glove"], "mean diff": [0.5, -1.0, math.nan],
+                          "lower": [-0.1, -1.5, math.nan], "upper": [1.1, -0.5, math.nan]}).set_index("class")
+    fig = viz_study.class_differences_plot(table, "paper")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Hat", "Left-arm"]  # absent classes left out
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([0.5, -1.0])
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()  # only Left-arm's interval excludes 0
