@@ -1,7 +1,7 @@
 """Label sets of the human-parsing datasets lipkit reads, and the LIP pose joints.
 
 Ids, names, palettes and mirror pairs follow the LIP authors' releases (LIP_SSL, JPPNet, CIHP_PGN)
-and mmsegmentation. Left and right are the
+and mmsegmentation; ``ccp`` is lipkit's own reading of Clothing Co-Parsing in LIP's terms. Left and right are the
 *person's own* sides, so a horizontal flip of an image must swap each mirror pair in its label.
 
 This module imports nothing else from lipkit.
@@ -123,11 +123,21 @@ PASCAL_PERSON_PART = LabelSet(
     palette=((0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (128, 0, 128), (0, 128, 128)),
 )
 
-LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (LIP, CIHP, ATR, PASCAL_PERSON_PART)}
+# Clothing Co-Parsing (CCP) read as LIP-style classes: LIP's ids, names and colours for the 13
+# classes whose meaning CCP shares (0-12), then Skin (CCP's one "skin" tag: face, neck, arms and legs
+# at once) and Shoes (ten shoe tags, no side). CCP has no left/right, so a flip swaps nothing. Which of
+# CCP's 59 tags becomes which class, and why: lipkit.data.ccp.TAG_TABLE and docs/ccp.md.
+CCP = LabelSet(
+    name="ccp",
+    classes=LIP.classes[:13] + ("Skin", "Shoes"),
+    palette=LIP.palette[:13] + ((255, 204, 153), (153, 0, 255)),
+)
+
+LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (LIP, CIHP, ATR, PASCAL_PERSON_PART, CCP)}
 
 
 def get_label_set(name: str | LabelSet) -> LabelSet:
-    """Look a label set up by name (``lip``, ``cihp``, ``atr``, ``pascal-person-part``)."""
+    """Look a label set up by name (``lip``, ``cihp``, ``atr``, ``pascal-person-part``, ``ccp``)."""
     if isinstance(name, LabelSet):
         return name
     key = name.lower().replace("_", "-")

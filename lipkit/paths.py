@@ -56,3 +56,9 @@ def samples_root() -> Path | None:
     """The real LIP/CIHP samples named by ``LIPKIT_SAMPLES``, or None when unset."""
     value = os.environ.get("LIPKIT_SAMPLES")
     return Path(value) if value else None
+
+
+def ccp_root() -> Path | None:
+    """The Clothing Co-Parsing folder (a clone of bearpaw/clothing-co-parsing) named by ``LIPKIT_CCP``, or None when unset."""
+    value = os.environ.get("LIPKIT_CCP")
+    return Path(value) if value else None

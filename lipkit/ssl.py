@@ -97,16 +97,24 @@ ATR_JOINT_GROUPS: Groups = (
 PASCAL_JOINT_GROUPS: Groups = ((1,), (2,), (3,), (4,), (5,), (6,))
 PASCAL_JOINT_NAMES: tuple[str, ...] = ("head", "torso", "upper-arms", "lower-arms", "upper-legs", "lower-legs")
 
+# CCP (lipkit.labels.CCP) has no left/right and one Skin class for face, arms and legs: LIP's head,
+# upper- and lower-body joints on the same ids (Skin leaves the head: it is mostly limbs), then one
+# joint for all skin and one for both shoes. Dress, glove, socks and jumpsuits join none, as in LIP.
+CCP_JOINT_GROUPS: Groups = ((1, 2, 4), (5, 7, 11), (9, 12), (13,), (14,))
+CCP_JOINT_NAMES: tuple[str, ...] = ("head", "upper-body", "lower-body", "skin", "shoes")
+
 JOINT_GROUPS: dict[str, tuple[Groups, tuple[str, ...]]] = {
     "lip": (LIP_JOINT_GROUPS, LIP_JOINT_NAMES),
     "lip-no-shoes": (LIP_JOINT_GROUPS_NO_SHOES, LIP_JOINT_NAMES_NO_SHOES),
     "atr": (ATR_JOINT_GROUPS, LIP_JOINT_NAMES),
     "pascal": (PASCAL_JOINT_GROUPS, PASCAL_JOINT_NAMES),
+    "ccp": (CCP_JOINT_GROUPS, CCP_JOINT_NAMES),
 }
 # The joint groups each label set (lipkit.labels names) can use, its default first. CIHP shares LIP's
 # ids for every part that joins a joint (its id 10, torso-skin, joins none, as LIP's jumpsuits).
 LABEL_SET_JOINTS: dict[str, tuple[str, ...]] = {
     "lip": ("lip", "lip-no-shoes"), "cihp": ("lip", "lip-no-shoes"), "atr": ("atr",), "pascal-person-part": ("pascal",),
+    "ccp": ("ccp",),
 }
 
 JOINT_ERROR_SCALE = 0.05 * 0.5  # the release's loss weight (0.05) times the 1/2 of the squared error

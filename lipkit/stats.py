@@ -31,7 +31,7 @@ from PIL import Image, ImageFilter
 from tqdm.auto import tqdm
 
 from lipkit.data.io import read_id_list, read_label, read_pose_csv
-from lipkit.data.layout import resolve_lip
+from lipkit.data.layout import check_declared_label_set, resolve_lip
 from lipkit.data.synth import read_meta
 from lipkit.labels import LIP, LIP_POSE_JOINTS, LabelSet, get_label_set
 
@@ -447,6 +447,7 @@ def compute_stats(
     """
     if isinstance(source, (str, Path)):
         dataset: Any = _SplitFiles(resolve_lip(source, split), get_label_set(label_set))
+        check_declared_label_set(source, dataset.label_set.name)
     else:
         dataset = source
         split = getattr(dataset, "split", split)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real LIP/CIHP samples (skipped when LIPKIT_SAMPLES is unset)."""
+"""Shared fixtures: the real LIP/CIHP samples (skipped when LIPKIT_SAMPLES is unset) and the real
+Clothing Co-Parsing clone (skipped when LIPKIT_CCP is unset)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lipkit.paths import samples_root
+from lipkit.paths import ccp_root, samples_root
 
 
 @pytest.fixture(scope="session")
@@ -14,4 +15,12 @@ def samples() -> Path:
     root = samples_root()
     if root is None or not root.is_dir():
         pytest.skip("LIPKIT_SAMPLES is not set to the real LIP samples folder")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ccp() -> Path:
+    root = ccp_root()
+    if root is None or not root.is_dir():
+        pytest.skip("LIPKIT_CCP is not set to a Clothing Co-Parsing clone (bearpaw/clothing-co-parsing)")
     return root

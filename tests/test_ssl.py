@@ -110,7 +110,7 @@ def test_uint8_labels_and_bad_input():
         get_joint_groups("coco")
     assert get_joint_groups("pascal") == PASCAL_JOINT_GROUPS
     assert joint_names("lip")[3] == "left-arm" and len(joint_names(LIP_JOINT_GROUPS)) == 9
-    assert set(JOINT_GROUPS) == {"lip", "lip-no-shoes", "atr", "pascal"}
+    assert set(JOINT_GROUPS) == {"lip", "lip-no-shoes", "atr", "pascal", "ccp"}
 
 
 def test_lip_groups_are_the_released_ones():

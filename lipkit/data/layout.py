@@ -16,10 +16,16 @@ first of ``<root>/<s>_id.txt``, ``<root>/<s>.txt``, ``<root>/list/<s>_id.txt``, 
 ``<root>/ImageSets/{Person,Segmentation,Main}/<s>.txt``, ``<root>/ImageSets/<s>.txt``.
 
 A root matching none of these raises :class:`LIPDataError` listing every path looked for.
+
+A root may declare its label set in ``<root>/lipkit_dataset.json`` (``{"label_set": "ccp", ...}``;
+``python -m lipkit convert`` writes one): the CLI takes it as the default ``--label-set``, and
+reading the root with another label set is refused, since ids of one set read as another's classes
+would load without any error and score nonsense.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +33,7 @@ from lipkit.data.io import LIPDataError, PathLike
 
 LIP_SPLITS = ("train", "val", "test")
 PASCAL_SPLITS = ("train", "val", "test")
+DATASET_INFO = "lipkit_dataset.json"  # a root's declared label set (and where its files came from)
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,35 @@ def resolve_pascal(root: PathLike, split: str) -> SplitLayout:
         raise LIPDataError(f"{root}: {split} id list not found (looked for {shown})", path=id_cands[0], kind="id-list")
     return SplitLayout(root=root, split=split, layout="pascal", image_dir=image_dir, label_dir=label_dir,
                        id_list=id_list, pose_csv=None)
+
+
+def declared_label_set(root: PathLike) -> str | None:
+    """The label set ``<root>/lipkit_dataset.json`` names, or None when the root has no such file."""
+    path = Path(root).expanduser() / DATASET_INFO
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LIPDataError(f"{path}: cannot read the dataset description ({exc}); fix or delete it",
+                           path=path, kind="dataset-info") from None
+    name = info.get("label_set") if isinstance(info, dict) else None
+    if not isinstance(name, str) or not name:
+        raise LIPDataError(f"{path}: no \"label_set\" name in the dataset description; fix or delete it",
+                           path=path, kind="dataset-info")
+    return name
+
+
+def check_declared_label_set(root: PathLike, label_set_name: str) -> None:
+    """Raise :class:`LIPDataError` when ``root`` declares a label set other than ``label_set_name``."""
+    declared = declared_label_set(root)
+    if declared is not None and declared.lower().replace("_", "-") != label_set_name:
+        path = Path(root).expanduser() / DATASET_INFO
+        hint = "; to score a LIP model on it, map its predictions first (lipkit.data.ccp.lip_to_ccp)" \
+            if (declared, label_set_name) == ("ccp", "lip") else ""
+        raise LIPDataError(
+            f"{path}: this dataset's ids are label set {declared!r}, but it is being read as {label_set_name!r}; "
+            f"use --label-set {declared} (training: data.label_set={declared}){hint}", path=path, kind="label-set")
 
 
 def available_splits(root: PathLike) -> list[str]:

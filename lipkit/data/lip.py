@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lipkit.data.io import LIPDataError, PathLike, empty_pose, read_id_list, read_image, read_label, read_pose_csv
-from lipkit.data.layout import SplitLayout, resolve_lip
+from lipkit.data.layout import SplitLayout, check_declared_label_set, resolve_lip
 from lipkit.labels import LIP, LabelSet, get_label_set
 
 Sample = dict[str, Any]
@@ -34,6 +34,7 @@ class SegmentationDataset:
         self.split = layout.split
         self.transform = transform
         self.label_set = get_label_set(label_set)
+        check_declared_label_set(layout.root, self.label_set.name)
         self.ids: list[str] = read_id_list(layout.id_list)
         self.with_pose = with_pose
         self.poses: dict[str, np.ndarray] = {}

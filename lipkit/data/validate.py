@@ -31,7 +31,16 @@ from lipkit.data.io import (
     read_pose_csv,
     scan_id_list,
 )
-from lipkit.data.layout import LIP_SPLITS, SplitLayout, available_splits, is_pascal_root, resolve_lip, resolve_pascal
+from lipkit.data.layout import (
+    LIP_SPLITS,
+    SplitLayout,
+    available_splits,
+    check_declared_label_set,
+    declared_label_set,
+    is_pascal_root,
+    resolve_lip,
+    resolve_pascal,
+)
 from lipkit.labels import LIP, PASCAL_PERSON_PART, LabelSet, get_label_set
 
 # Image modes read_image converts without loss of meaning (notes, not problems).
@@ -172,12 +181,19 @@ def _check_pose(layout: SplitLayout, ids: list[str], with_pose: bool, report: Re
 
 def validate_split(root: PathLike, split: str, label_set: LabelSet | str | None = None, *,
                    with_pose: bool = False, decode_images: bool = False, progress: bool = True) -> Report:
-    """Check every file of one split and return a :class:`Report` listing all problems found."""
+    """Check every file of one split and return a :class:`Report` listing all problems found.
+
+    ``label_set`` None: the one the root declares (``lipkit_dataset.json``), else lip (pascal-person-part
+    for a PASCAL root); a label set other than the declared one is a problem.
+    """
     root = Path(root)
     pascal = is_pascal_root(root)
-    ls = get_label_set(label_set) if label_set is not None else (PASCAL_PERSON_PART if pascal else LIP)
-    report = Report(root=root, split=split, label_set=ls.name)
+    report = Report(root=root, split=split, label_set=str(label_set or "?"))
     try:
+        declared = declared_label_set(root) if label_set is None else None
+        ls = get_label_set(label_set or declared or (PASCAL_PERSON_PART if pascal else LIP))
+        report.label_set = ls.name
+        check_declared_label_set(root, ls.name)
         layout = resolve_pascal(root, split) if pascal else resolve_lip(root, split)
     except LIPDataError as err:
         report.problems.append(Issue(err.kind, err.path, str(err)))
