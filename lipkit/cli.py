@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,10 +52,41 @@ def synth_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("format", choices=("ccp",),
+                        help="source dataset: ccp = Clothing Co-Parsing (git clone https://github.com/bearpaw/clothing-co-parsing)")
+    parser.add_argument("src", type=Path, help="the source folder (for ccp: the clone, with photos/ and annotations/)")
+    parser.add_argument("dst", type=Path, help="output folder in LIP's flat layout: new, empty or an earlier conversion (replaced)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images of each split (0: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    """Convert a dataset into LIP's layout; bad input: one line on stderr, exit 2 (nothing in DST changed)."""
+    from lipkit.data.ccp_convert import convert_ccp
+
+    if args.limit < 0:
+        print(f"convert: --limit {args.limit}: must be >= 0 (0: all images)", file=sys.stderr)
+        return 2
+    done = convert_ccp(args.src, args.dst, limit=args.limit or None, progress=not args.no_progress)
+    counts = ", ".join(f"{split} {n}" for split, n in done.counts.items())
+    print(f"CCP written to {done.root} (LIP flat layout, label set ccp): {counts}; "
+          "read it with --label-set ccp (its default) or data.label_set=ccp")
+    return 0
+
+
+def _label_set_of(root: str | Path, given: str | None) -> str | None:
+    """``--label-set`` when given, else the one ``root`` declares (lipkit_dataset.json), else None."""
+    from lipkit.data.layout import declared_label_set
+
+    return given or declared_label_set(root)
+
+
 def check_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="dataset root (LIP flat or official layout, or PASCAL-Person-Part)")
     parser.add_argument("--split", choices=LIP_SPLITS, default=None, help="split to check (default: every split found)")
-    parser.add_argument("--label-set", default=None, help="label set of the ids (default: lip, or pascal-person-part for a PASCAL root)")
+    parser.add_argument("--label-set", default=None, help="label set of the ids (default: the one the root declares in "
+                        "lipkit_dataset.json, else lip, or pascal-person-part for a PASCAL root)")
     parser.add_argument("--with-pose", action="store_true", help="require a pose CSV for the split")
     parser.add_argument("--decode-images", action="store_true", help="fully decode every image (slower; catches corrupt pixel data)")
     parser.add_argument("--max-files", type=int, default=3, help="files shown per problem kind")
@@ -68,7 +100,8 @@ def check_data_command(args: argparse.Namespace) -> int:
     from lipkit.labels import get_label_set
 
     try:
-        label_set = get_label_set(args.label_set) if args.label_set else None
+        name = _label_set_of(args.root, args.label_set)
+        label_set = get_label_set(name) if name else None
     except ValueError as err:
         print(f"check-data: {err}")
         return 2
@@ -86,7 +119,8 @@ def check_data_command(args: argparse.Namespace) -> int:
 def stats_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=Path, help="LIP-format dataset root (flat or official layout)")
     parser.add_argument("--split", default="train", choices=LIP_SPLITS)
-    parser.add_argument("--label-set", default="lip", help="label set name (lip, cihp, atr, pascal-person-part)")
+    parser.add_argument("--label-set", default=None, help="label set name (lip, cihp, atr, pascal-person-part, ccp; "
+                        "default: the one the root declares in lipkit_dataset.json, else lip)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     parser.add_argument("--workers", type=int, default=0, help="threads decoding labels (0: main thread)")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary and class table as JSON here")
@@ -98,7 +132,8 @@ def stats_command(args: argparse.Namespace) -> int:
     from lipkit.stats import compute_stats, report
 
     try:
-        stats = compute_stats(args.root, args.split, label_set=args.label_set, limit=args.limit or None,
+        label_set = _label_set_of(args.root, args.label_set) or "lip"
+        stats = compute_stats(args.root, args.split, label_set=label_set, limit=args.limit or None,
                               num_workers=args.workers, progress=not args.no_progress)
     except (LIPDataError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}")
@@ -225,6 +260,39 @@ def study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default="1/1", help="K/N: run every N-th planned run from the K-th (default 1/1)")
     parser.add_argument("--steps", type=int, default=None, help="branch steps of every run (default: the study's)")
     parser.add_argument("--list", action="store_true", help="print the planned runs (of this shard) and exit")
+    parser.add_argument("--plan", action="store_true",
+                        help="write plan.json from the pilot (the control and paper runs so far) and exit")
+    parser.add_argument("--summary", action="store_true", help="print the paired differences of what has finished and exit")
+    parser.add_argument("--profile", default="synthlip",
+                        help="synthlip (default: the shipped study, results/ssl_study) or paper (real LIP at the "
+                             "paper's recipe, runs/paper/ssl_study; needs --data-root)")
+    parser.add_argument("--data-root", default="", help="real LIP root for --profile paper")
+
+
+def _study_recipe(args: argparse.Namespace) -> Any:
+    from lipkit import recipe as rc  # the profiles' recipes; imported only by the study command
+
+    if args.profile == "synthlip":
+        return None
+    if args.profile != "paper":
+        raise ValueError(f"--profile {args.profile!r}: expected synthlip or paper")
+    if not args.data_root:
+        raise ValueError("--profile paper needs --data-root DIR (real LIP, flat or official layout)")
+    return rc.profile_recipe("paper").replace(data_root=args.data_root)
+
+
+def _study_plan_or_summary(args: argparse.Namespace, recipe: Any) -> int:
+    from lipkit import study, study_plan, study_summary  # only these two actions need the statistics modules
+
+    if args.plan:
+        for line in study_plan.plan_sentences(study_plan.write_plan(recipe=recipe)):
+            print(line)
+        return 0
+    for metric in ("mIoU", "L/R confusion"):
+        table = study_summary.summary_table(metric, root=study.study_dir(recipe), bootstrap=0)
+        print(f"== {metric} (arm - control, points)")
+        print(table[["seeds", "mean diff", "verdict"]].to_string() if len(table) else "no paired runs yet")
+    return 0
 
 
 def study_command(args: argparse.Namespace) -> int:
@@ -238,20 +306,24 @@ def study_command(args: argparse.Namespace) -> int:
         print(f"study: --steps {args.steps}: must be >= 1")
         return 2
     try:
+        recipe = _study_recipe(args)
+        if args.plan or args.summary:
+            return _study_plan_or_summary(args, recipe)
         runs = study.shard(study.planned_runs(args.arms or None), args.shard)
-    except ValueError as exc:
+    except (FileExistsError, ValueError) as exc:
         print(f"study: {exc}")
         return 2
+    root = study.study_dir(recipe)
     if args.list:
         for arm, seed in runs:
-            print(f"{study.run_name(arm, seed)}{'  (done)' if study.finished(arm, seed) else ''}")
+            print(f"{study.run_name(arm, seed)}{'  (done)' if study.finished(arm, seed, root) else ''}")
         return 0
     if args.base:
         for arch in sorted({study.ARMS[a].arch for a, _ in runs}):
-            print(f"{study.train_base(arch)}: base of {arch}")
+            print(f"{study.train_base(arch, recipe)}: base of {arch}")
     for arm, seed in runs:
-        if not study.finished(arm, seed):
-            print(f"{study.run_one(arm, seed, args.steps or study.BRANCH_STEPS)}: done")
+        if not study.finished(arm, seed, root):
+            print(f"{study.run_one(arm, seed, args.steps, recipe=recipe)}: done")
     return 0
 
 
@@ -371,7 +443,8 @@ def score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pred_dir", type=Path, help="folder of predicted label PNGs named <id>.png (id or palette colour PNGs)")
     parser.add_argument("--data-root", required=True, help="the dataset root holding the ground truth (LIP layout, or PASCAL)")
     parser.add_argument("--split", default="val", help="split whose ground truth to score against (default val)")
-    parser.add_argument("--label-set", default="lip", choices=sorted(LABEL_SETS), help="label set of ids and palette (default lip)")
+    parser.add_argument("--label-set", default=None, choices=sorted(LABEL_SETS),
+                        help="label set of ids and palette (default: the one the data root declares in lipkit_dataset.json, else lip)")
     parser.add_argument("--absent", choices=ABSENT_RULES, default=None,
                         help="absent-class rule to report: nan (LIP_SSL, excluded) or zero (SCHP/CE2P/HRNet); default both")
     parser.add_argument("--resize", choices=RESIZE_RULES, default="none",
@@ -394,7 +467,8 @@ def score_command(args: argparse.Namespace) -> int:
     from lipkit.score import ABSENT_RULES, ScoreError, score_folder
 
     try:
-        report = score_folder(args.pred_dir, args.data_root, args.split, args.label_set, resize=args.resize,
+        label_set = _label_set_of(args.data_root, args.label_set) or "lip"
+        report = score_folder(args.pred_dir, args.data_root, args.split, label_set, resize=args.resize,
                               ids_file=args.ids, max_images=args.max_images, allow_missing=args.allow_missing,
                               absent=(args.absent,) if args.absent else ABSENT_RULES, workers=args.workers,
                               progress=not args.no_progress)
@@ -488,6 +562,7 @@ Command = Callable[[argparse.Namespace], int]
 
 COMMANDS: dict[str, tuple[Arguments, Command, str]] = {
     "synth": (synth_arguments, synth_command, "write a SynthLIP dataset in LIP (or PASCAL-Person-Part) layout"),
+    "convert": (convert_arguments, convert_command, "convert another dataset (ccp: Clothing Co-Parsing) into LIP's layout"),
     "check-data": (check_data_arguments, check_data_command, "scan a dataset split and report every problem"),
     "stats": (stats_arguments, stats_command, "dataset statistics of a LIP-format split"),
     "train": (train_arguments, train_command, "train a parsing model from a config"),

@@ -80,43 +80,73 @@ def run_name(arm: str, seed: int) -> str:
     return f"{arm}_s{seed}"
 
 
-def study_dir() -> Path:
-    return paths.results_dir(STUDY_NAME)
+def _recipe(recipe: rc.Recipe | None) -> rc.Recipe:
+    return recipe if recipe is not None else rc.profile_recipe("synthlip")
+
+
+def _shipped(recipe: rc.Recipe | None) -> bool:
+    return _recipe(recipe).profile == "synthlip"
+
+
+def study_dir(recipe: rc.Recipe | None = None) -> Path:
+    """Where a study's results go: ``results/ssl_study`` (the shipped SynthLIP study) or, for another profile's
+    recipe (e.g. ``paper`` on real LIP), ``runs/<profile>/ssl_study``."""
+    return paths.results_dir(STUDY_NAME) if _shipped(recipe) else paths.run_dir(_recipe(recipe).profile, STUDY_NAME)
+
+
+def _train_dir(recipe: rc.Recipe | None, name: str) -> Path:
+    return paths.run_dir(STUDY_NAME, name) if _shipped(recipe) else study_dir(recipe) / "train" / name
+
+
+def stage_steps(recipe: rc.Recipe | None = None) -> tuple[int, int]:
+    """(base, branch) steps: the SynthLIP study's, or another profile's baseline and fine-tuning steps."""
+    r = _recipe(recipe)
+    return (BASE_STEPS, BRANCH_STEPS) if _shipped(recipe) else (r.base_steps, r.ft_steps)
 
 
 # ------------------------------------------------------------------------------------------ configs
-def base_config(arch: str = "deeplabv2") -> TrainConfig:
-    """The base stage: the pretrain recipe's network and data from scratch, AdamW at a constant rate."""
-    config = rc.baseline_config(rc.profile_recipe("synthlip"), arch, seed=0)
-    config.iterations = BASE_STEPS
-    config.optim.lr, config.optim.schedule, config.optim.warmup = LEARNING_RATE, "constant", 0.0
+def base_config(arch: str = "deeplabv2", recipe: rc.Recipe | None = None) -> TrainConfig:
+    """The base stage: the recipe's network and data from scratch (or ImageNet), at a constant learning rate.
+
+    SynthLIP (the default): AdamW at :data:`LEARNING_RATE`. Another profile keeps its optimiser and rate
+    (the paper profile: SGD at 1e-4, constant, as the paper's first stage)."""
+    r = _recipe(recipe)
+    config = rc.baseline_config(r, arch, seed=0)
+    config.iterations = stage_steps(recipe)[0]
+    if _shipped(recipe):
+        config.optim.lr = LEARNING_RATE
+    config.optim.schedule, config.optim.warmup = "constant", 0.0
     config.eval.every, config.data.max_val_images = 0, 100
-    config.out_dir = rc.rel(paths.run_dir(STUDY_NAME, f"base_{arch}"))
+    config.out_dir = rc.rel(_train_dir(recipe, f"base_{arch}"))
     return config
 
 
 SHIPPED_BASES = ("deeplabv2",)  # weights in git stay under 4 MB: Attention-to-Scale's base (2.5 MB) is rebuilt by --base
 
 
-def base_weights(arch: str) -> Path:
+def base_weights(arch: str, recipe: rc.Recipe | None = None) -> Path:
     """The fp16 base every arm of ``arch`` starts from: ``results/ssl_study/base_<arch>/model.pt`` when shipped,
-    else ``runs/ssl_study/base_<arch>/model.pt``, rebuilt bit for bit (on the same CPU) by ``study --base``."""
-    if arch in SHIPPED_BASES:
+    else beside the base's training run, rebuilt bit for bit (on the same CPU) by ``study --base``."""
+    if _shipped(recipe) and arch in SHIPPED_BASES:
         return study_dir() / f"base_{arch}" / "model.pt"
-    return paths.run_dir(STUDY_NAME, f"base_{arch}") / "model.pt"
+    return _train_dir(recipe, f"base_{arch}") / "model.pt"
 
 
-def arm_config(arm: str, seed: int, steps: int = BRANCH_STEPS) -> TrainConfig:
-    """Run ``arm`` x ``seed``: the base's config continued from the base weights with the arm's loss."""
+def arm_config(arm: str, seed: int, steps: int | None = None, recipe: rc.Recipe | None = None) -> TrainConfig:
+    """Run ``arm`` x ``seed``: the base's config continued from the base weights with the arm's loss
+    (for ``steps``, default the study's branch steps; another profile's branch uses its ``ft_lr``)."""
     if arm not in ARMS:
         raise ValueError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
     spec = ARMS[arm]
-    data = base_config(spec.arch).to_dict()
-    data["init_checkpoint"] = rc.rel(base_weights(spec.arch))
+    data = base_config(spec.arch, recipe).to_dict()
+    data["init_checkpoint"] = rc.rel(base_weights(spec.arch, recipe))
     data["ssl"] = {**data["ssl"], **spec.ssl}
     data["data"] = {**data["data"], **spec.data, "val_split": ""}  # scored after training, per image
-    data["iterations"], data["seed"], data["log_every"] = int(steps), int(seed), 25
-    data["out_dir"] = rc.rel(paths.run_dir(STUDY_NAME, run_name(arm, seed)))
+    if not _shipped(recipe):
+        data["optim"]["lr"] = _recipe(recipe).ft_lr
+    data["iterations"], data["seed"] = int(steps or stage_steps(recipe)[1]), int(seed)
+    data["log_every"] = 25 if _shipped(recipe) else data["log_every"]
+    data["out_dir"] = rc.rel(_train_dir(recipe, run_name(arm, seed)))
     return TrainConfig.from_dict(data)
 
 
@@ -139,18 +169,19 @@ def shard(runs: list[tuple[str, int]], spec: str) -> list[tuple[str, int]]:
 
 
 # ------------------------------------------------------------------------------------------ running
-def train_base(arch: str) -> Path:
-    """Train (resuming) the base of ``arch`` and ship its fp16 weights, config and log."""
-    config = base_config(arch)
+def train_base(arch: str, recipe: rc.Recipe | None = None) -> Path:
+    """Train (resuming) the base of ``arch``; write its fp16 weights, config, log and scores by the arms' protocol."""
+    config = base_config(arch, recipe)
     fit(config, resume=True)
-    dest = study_dir() / f"base_{arch}"
+    dest = study_dir(recipe) / f"base_{arch}"
     dest.mkdir(parents=True, exist_ok=True)
     run = paths.resolve(config.out_dir)
-    save_shipped(run / "last.pt", base_weights(arch))
+    save_shipped(run / "last.pt", base_weights(arch, recipe))
     for name in ("config.yaml", "metrics.jsonl", "scores.json"):
-        shutil.copyfile(run / name, dest / name)
+        if run != dest:
+            shutil.copyfile(run / name, dest / name)
     if not (dest / "study_scores.json").is_file():  # the base by the arms' protocol: what the control's move is read from
-        scores, _ = score_run(base_weights(arch), paths.resolve(config.data.root))
+        scores, _ = score_run(base_weights(arch, recipe), paths.resolve(config.data.root))
         atomic_write_text(dest / "study_scores.json", json.dumps(scores, indent=1) + "\n")
     return dest
 
@@ -182,15 +213,14 @@ def view_scores(confusions: np.ndarray, errors: np.ndarray, mask: np.ndarray) ->
             "confusion_matrix": cm.matrix.tolist()}
 
 
-def run_one(arm: str, seed: int, steps: int = BRANCH_STEPS, progress: bool = False,
-            dest_root: Path | None = None, data_root: Path | None = None) -> Path:
-    """Train (resuming) one run, score it and ship its files in ``<dest_root>/<arm>_s<seed>/``.
+def run_one(arm: str, seed: int, steps: int | None = None, progress: bool = False, dest_root: Path | None = None,
+            data_root: Path | None = None, recipe: rc.Recipe | None = None) -> Path:
+    """Train (resuming) one run, score it and write its files in ``<dest_root>/<arm>_s<seed>/``.
 
-    ``dest_root`` defaults to ``results/ssl_study`` (the shipped study); a re-run elsewhere (a notebook's
-    reduced study) trains under ``<dest_root>/train/``. ``data_root`` replaces the study's SynthLIP
-    (e.g. the cpu profile's 2,000-image subset: the same generator seed, so the same val images).
+    ``dest_root`` defaults to the study's folder (:func:`study_dir`); a re-run elsewhere (a notebook's
+    reduced study) trains under ``<dest_root>/train/``. ``data_root`` replaces the study's data.
     """
-    config = arm_config(arm, seed, steps)
+    config = arm_config(arm, seed, steps, recipe)
     if dest_root is not None:
         config.out_dir = rc.rel(Path(dest_root) / "train" / run_name(arm, seed))
     if data_root is not None:
@@ -202,7 +232,7 @@ def run_one(arm: str, seed: int, steps: int = BRANCH_STEPS, progress: bool = Fal
     run = paths.resolve(config.out_dir)
     scores, arrays = score_run(run / "last.pt", paths.resolve(config.data.root))
     scores["step"], scores["machine"] = result["step"], machine()
-    dest = Path(dest_root or study_dir()) / run_name(arm, seed)
+    dest = Path(dest_root or study_dir(recipe)) / run_name(arm, seed)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "metrics.jsonl"):
         shutil.copyfile(run / name, dest / name)
@@ -217,4 +247,4 @@ def finished(arm: str, seed: int, dest_root: Path | None = None) -> bool:
 
 __all__ = ["ARMS", "Arm", "BASE_STEPS", "BRANCH_STEPS", "EVAL_SIGMA", "LEARNING_RATE", "SHIPPED_BASES", "STUDY_NAME", "arm_config",
            "base_config", "base_weights", "control_of", "finished", "planned_runs", "run_name", "run_one", "score_run",
-           "shard", "study_dir", "train_base", "view_scores"]
+           "shard", "stage_steps", "study_dir", "train_base", "view_scores"]
