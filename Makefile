@@ -8,7 +8,7 @@ LIP_ROOT ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-unit test-notebooks reproduce pretrain search bench clean
+.PHONY: venv test test-unit test-notebooks reproduce pretrain search study bench clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,13 @@ pretrain: $(STAMP)
 # The baseline search behind the pretrain recipe (ASPP rates, RQ1's training-set sizes): results/baseline_search/.
 search: $(STAMP)
 	$(PY) -m lipkit search
+
+# The SSL study (results/ssl_study/): the two bases side by side, then every arm x seed in two shards, one per
+# core, resumable. About 6 hours on 2 cores (AMD EPYC); stop and rerun at will, each run continues where it stopped.
+study: $(STAMP)
+	$(PY) -m lipkit study control --only-base & $(PY) -m lipkit study attention_control --only-base; wait
+	$(PY) -m lipkit study --shard 1/2 & $(PY) -m lipkit study --shard 2/2; wait
+	$(PY) -m lipkit study --summary
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -257,6 +257,7 @@ def search_command(args: argparse.Namespace) -> int:
 def study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("arms", nargs="*", help="arms to run (default: all); see --list")
     parser.add_argument("--base", action="store_true", help="train (resuming) and ship the base stage(s) first")
+    parser.add_argument("--only-base", action="store_true", help="train (resuming) the base stage(s) of the arms, then exit")
     parser.add_argument("--shard", default="1/1", help="K/N: run every N-th planned run from the K-th (default 1/1)")
     parser.add_argument("--steps", type=int, default=None, help="branch steps of every run (default: the study's)")
     parser.add_argument("--list", action="store_true", help="print the planned runs (of this shard) and exit")
@@ -318,9 +319,11 @@ def study_command(args: argparse.Namespace) -> int:
         for arm, seed in runs:
             print(f"{study.run_name(arm, seed)}{'  (done)' if study.finished(arm, seed, root) else ''}")
         return 0
-    if args.base:
+    if args.base or args.only_base:
         for arch in sorted({study.ARMS[a].arch for a, _ in runs}):
             print(f"{study.train_base(arch, recipe)}: base of {arch}")
+        if args.only_base:
+            return 0
     for arm, seed in runs:
         if not study.finished(arm, seed, root):
             print(f"{study.run_one(arm, seed, args.steps, recipe=recipe)}: done")
