@@ -70,8 +70,16 @@ def released_check(root: Path | None = None, seed: int = 0) -> str:
 
 
 def rerun(arms: tuple[str, ...], seeds: int, steps: int, dest_root: Path, data_root: Path | None = None) -> list[Path]:
-    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs (resumable)."""
-    return [run_one(arm, seed, steps, dest_root=dest_root, data_root=data_root) for seed in range(seeds) for arm in arms]
+    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs (resumable;
+    a run already scored at ``steps`` is kept)."""
+    done = []
+    for seed in range(seeds):
+        for arm in arms:
+            scores = Path(dest_root) / run_name(arm, seed) / "scores.json"
+            if not (scores.is_file() and json.loads(scores.read_text()).get("step") == steps):
+                run_one(arm, seed, steps, dest_root=dest_root, data_root=data_root)
+            done.append(scores.parent)
+    return done
 
 
 def log_agreement(rerun_root: Path, root: Path | None = None) -> pd.DataFrame:
@@ -98,7 +106,8 @@ def agreement_sentence(reduced: dict[tuple[str, int], dict], shipped_table: pd.D
     for arm, pairs in paired_differences(reduced, metric).items():
         mean = float(np.mean([d for _, d in pairs]))
         if arm not in shipped_table.index or math.isnan(shipped_table.loc[arm, "lower"]):
-            lines.append(f"{arm}: {mean:+.2f} points after {steps} steps ({len(pairs)} seeds); no shipped interval yet")
+            lines.append(f"{arm} - control, {metric}: {mean:+.2f} points after {steps} steps on {len(pairs)} seeds; "
+                         "the shipped study has no interval for it yet")
             continue
         lo, hi = shipped_table.loc[arm, "lower"], shipped_table.loc[arm, "upper"]
         inside = "inside" if lo <= mean <= hi else "outside"

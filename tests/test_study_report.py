@@ -63,3 +63,15 @@ def test_agreement_and_conclusion_read_the_intervals():
     assert lines[0].startswith("Evidence: 500 val images") and "detected in L/R confusion" in lines[-1]
     lr.loc["flip_no_swap", "lower"] = -1.0
     assert "NOT detected" in study_report.conclusion({"L/R confusion": lr}, reduced, 500)[-1]
+
+
+def test_rerun_keeps_a_run_scored_at_the_asked_steps(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(study_report, "run_one", lambda arm, seed, steps, **kw: calls.append((arm, seed, steps)))
+    (tmp_path / "control_s0").mkdir()
+    (tmp_path / "control_s0" / "scores.json").write_text(json.dumps({"step": 25}))
+    (tmp_path / "paper_s0").mkdir()
+    (tmp_path / "paper_s0" / "scores.json").write_text(json.dumps({"step": 10}))  # another length: redone
+    folders = study_report.rerun(("control", "paper"), 2, 25, tmp_path)
+    assert calls == [("paper", 0, 25), ("control", 1, 25), ("paper", 1, 25)]
+    assert [f.name for f in folders] == ["control_s0", "paper_s0", "control_s1", "paper_s1"]
