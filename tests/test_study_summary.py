@@ -9,7 +9,8 @@ import pytest
 
 from lipkit.evaluate import new_state, summarise
 from lipkit.labels import LIP
-from lipkit.study import run_name
+from lipkit.metrics import scores_from_matrix
+from lipkit.study import run_name, study_dir
 from lipkit.study_stats import paired_t_interval
 from lipkit.study_summary import class_differences, load_runs, paired_differences, summary_table, view_table
 
@@ -96,3 +97,25 @@ def test_view_and_class_tables_pair_by_seed(study_root):
     assert classes.loc["Upper-clothes", "mean diff"] == pytest.approx(0.0)
     with pytest.raises(ValueError, match="at least 2 seeds"):
         class_differences(runs, "released")
+
+
+def test_the_shipped_summary_follows_from_the_shipped_confusion_matrices():
+    """Each shipped run's scores.json agrees with its own confusion matrix and per-image matrices, and the summary's
+    paired means are recomputed here from those matrices alone (LIP_SSL's mIoU rule, seeds paired by hand)."""
+    runs = load_runs()
+    assert runs, "results/ssl_study has no finished runs: python -m lipkit study"
+    miou = {}
+    for (arm, seed), scores in runs.items():
+        matrix = np.asarray(scores["confusion_matrix"])
+        with np.load(study_dir() / run_name(arm, seed) / "images.npz") as data:
+            np.testing.assert_array_equal(data["confusions"].astype(np.int64).sum(axis=0), matrix)
+        miou[(arm, seed)] = 100 * scores_from_matrix(matrix, label_set=LIP).mean_iou
+        assert miou[(arm, seed)] == pytest.approx(100 * scores["mean_iou"], abs=1e-9)
+    table = summary_table("mIoU", bootstrap=0)
+    paired = [a for a in table.index if a not in ("control", "attention_control")]
+    assert paired, "no arm is paired with its control yet"
+    for arm in paired:
+        control = "attention_control" if arm.startswith("attention") else "control"
+        diffs = [miou[(arm, s)] - miou[(control, s)] for (a, s) in sorted(runs) if a == arm and (control, s) in runs]
+        assert table.loc[arm, "seeds"] == len(diffs)
+        assert table.loc[arm, "mean diff"] == pytest.approx(np.mean(diffs), abs=1e-9)
