@@ -82,10 +82,22 @@ def write_plan(arm: str = "paper", root: Path | None = None, recipe: Recipe | No
     if path.is_file():
         raise FileExistsError(f"{path} exists: a plan is written once, before the results (delete it to redo)")
     runs = {k: v for k, v in load_runs(root).items() if k[0] in (control_of(arm), arm)}
-    plan = power_plan(runs, base_scores(ARMS[arm].arch, recipe), arm)
+    base = base_scores(ARMS[arm].arch, recipe)
+    plan = power_plan(runs, base, arm)
+    plan["earlier_pilots"] = earlier_pilots(root, base)
     plan["written"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_text(path, json.dumps(plan, indent=1) + "\n")
     return plan
+
+
+def earlier_pilots(root: Path, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pilots of designs that were set aside (``<root>/pilot_<design>/<run>/scores.json``): each control's gain."""
+    out = []
+    for scores in sorted(root.glob("pilot_*/*/scores.json")):
+        gain = 100 * (json.loads(scores.read_text())["mean_iou"] - base["mean_iou"])
+        out.append({"design": scores.parent.parent.name.removeprefix("pilot_"), "run": scores.parent.name,
+                    "control_move_points": gain})
+    return out
 
 
 def read_plan(root: Path | None = None) -> dict[str, Any] | None:
@@ -97,7 +109,10 @@ def read_plan(root: Path | None = None) -> dict[str, Any] | None:
 def plan_sentences(plan: dict[str, Any]) -> list[str]:
     """The plan in words, for the notebooks and the README."""
     moves = plan["control_move_points"]
-    lines = [f"Pilot: {', '.join(plan['pilot_runs'])}. The control gained {min(moves):+.2f} to {max(moves):+.2f} mIoU "
+    lines = [f"Set aside before this plan: the {p['design'].replace('_', ' ')} design, whose {p['run']} gained "
+             f"{p['control_move_points']:+.2f} mIoU points over the branch (the rule: at least {MIN_CONTROL_MOVE:g})."
+             for p in plan.get("earlier_pilots", [])]
+    lines += [f"Pilot: {', '.join(plan['pilot_runs'])}. The control gained {min(moves):+.2f} to {max(moves):+.2f} mIoU "
              f"points over the branch (base {plan['base_miou']:.2f}%); the rule asks at least {MIN_CONTROL_MOVE:g}: "
              f"{'met' if plan['control_moves_enough'] else 'NOT met'}."]
     for metric, m in plan["metrics"].items():
@@ -109,5 +124,5 @@ def plan_sentences(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["MIN_CONTROL_MOVE", "MIN_SEEDS", "PLAN_FILE", "TARGET_DELTA", "base_scores", "control_move", "plan_sentences",
+__all__ = ["MIN_CONTROL_MOVE", "MIN_SEEDS", "PLAN_FILE", "TARGET_DELTA", "base_scores", "control_move", "earlier_pilots", "plan_sentences",
            "power_plan", "read_plan", "write_plan"]

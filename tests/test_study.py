@@ -32,11 +32,12 @@ def test_an_arm_differs_from_its_control_only_in_its_loss_or_augmentation(arm):
     assert mine["init_checkpoint"].endswith(f"base_{spec.arch}/model.pt")
 
 
-def test_the_branch_continues_the_base_at_its_constant_rate_and_seeds_change_only_the_data_order():
+def test_the_branch_starts_at_the_base_rate_and_anneals_and_seeds_change_only_the_data_order():
     base = study.base_config("deeplabv2")
     assert base.optim.schedule == "constant" and base.iterations == study.BASE_STEPS
     run = study.arm_config("paper", 0)
-    assert run.optim.lr == base.optim.lr and run.optim.schedule == "constant" and run.iterations == study.BRANCH_STEPS
+    assert run.optim.lr == base.optim.lr and run.iterations == study.BRANCH_STEPS
+    assert run.optim.schedule == study.BRANCH_SCHEDULE == "poly"  # the branch anneals (the first pilot: see study.py)
     assert config_diff(study.arm_config("paper", 0).to_dict(), study.arm_config("paper", 1).to_dict()) == {"seed", "out_dir"}
     assert run.data.val_split == ""  # scored after training, per image, by the one protocol (sigma 1)
     assert study.arm_config("flip_no_swap", 0).data.flip_swap is False and run.data.flip_swap is True

@@ -59,3 +59,16 @@ def test_the_shipped_plan_follows_from_the_shipped_pilot_runs():
         assert again[key] == pytest.approx(plan[key])
     for metric, m in plan["metrics"].items():
         assert again["metrics"][metric]["sd"] == pytest.approx(m["sd"])
+
+
+def test_earlier_pilots_are_read_and_said(tmp_path):
+    folder = tmp_path / "pilot_constant_lr" / "control_s0"
+    folder.mkdir(parents=True)
+    (folder / "scores.json").write_text(json.dumps({"mean_iou": 0.2127}))
+    [pilot] = study_plan.earlier_pilots(tmp_path, {"mean_iou": 0.20})
+    assert pilot["design"] == "constant_lr" and pilot["run"] == "control_s0"
+    assert pilot["control_move_points"] == pytest.approx(1.27)
+    plan = study_plan.power_plan(_pilot(), {"mean_iou": 0.20})
+    plan["earlier_pilots"] = [pilot]
+    assert study_plan.plan_sentences(plan)[0].startswith("Set aside before this plan: the constant lr design, whose "
+                                                         "control_s0 gained +1.27")
