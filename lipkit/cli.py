@@ -58,6 +58,9 @@ def convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", type=Path, help="the source folder (for ccp: the clone, with photos/ and annotations/)")
     parser.add_argument("dst", type=Path, help="output folder in LIP's flat layout: new, empty or an earlier conversion (replaced)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images of each split (0: all)")
+    parser.add_argument("--height", type=int, default=0,
+                        help="resize photos to H px high (bilinear, antialiased; labels nearest): a small copy to train "
+                             "on a CPU, e.g. 126, the shipped SynthLIP model's training height (0: native size, byte for byte)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -68,9 +71,14 @@ def convert_command(args: argparse.Namespace) -> int:
     if args.limit < 0:
         print(f"convert: --limit {args.limit}: must be >= 0 (0: all images)", file=sys.stderr)
         return 2
-    done = convert_ccp(args.src, args.dst, limit=args.limit or None, progress=not args.no_progress)
+    if args.height and args.height < 8:
+        print(f"convert: --height {args.height}: must be >= 8 px (0: native size)", file=sys.stderr)
+        return 2
+    done = convert_ccp(args.src, args.dst, limit=args.limit or None, progress=not args.no_progress,
+                       height=args.height or None)
     counts = ", ".join(f"{split} {n}" for split, n in done.counts.items())
-    print(f"CCP written to {done.root} (LIP flat layout, label set ccp): {counts}; "
+    size = f"photos {args.height} px high" if args.height else "native size"
+    print(f"CCP written to {done.root} (LIP flat layout, label set ccp, {size}): {counts}; "
           "read it with --label-set ccp (its default) or data.label_set=ccp")
     return 0
 
@@ -330,6 +338,114 @@ def study_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ CCP transfer
+def transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("The CCP transfer experiment (lipkit.transfer): DeepLabV2 trained on Clothing Co-Parsing from "
+                          "scratch and from the shipped SynthLIP model, paired by seed; results/ccp_transfer/. Order: "
+                          "--prepare, --zero-shot, the runs (--shard 1/2 and 2/2 side by side), --summary, --ship.")
+    parser.add_argument("--ccp", default="", help="the Clothing Co-Parsing clone (default: $LIPKIT_CCP; "
+                                                  "git clone https://github.com/bearpaw/clothing-co-parsing)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="write the small copy (data/ccp-h<H>) and the synthlip arm's initial weights, then exit "
+                             "(once, before starting shards side by side)")
+    parser.add_argument("--zero-shot", action="store_true",
+                        help="score the shipped SynthLIP DeepLabV2 on full-size CCP val at its training height and at "
+                             "native size into results/ccp_transfer/zero_shot.json, then exit")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of each arm (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps of every run (default: lipkit.transfer.STEPS)")
+    parser.add_argument("--shard", default="1/1", help="K/N: run every N-th planned run from the K-th (default 1/1)")
+    parser.add_argument("--list", action="store_true", help="print the planned runs (of this shard) and exit")
+    parser.add_argument("--summary", action="store_true", help="print and write the paired differences (summary.json) and exit")
+    parser.add_argument("--ship", action="store_true", help="ship the best finished run as checkpoints/ccp_deeplabv2/ and exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _ccp_source(args: argparse.Namespace) -> Path:
+    from lipkit.paths import ccp_root
+
+    src = Path(args.ccp) if args.ccp else ccp_root()
+    if src is None:
+        raise FileNotFoundError("no CCP clone: pass --ccp DIR or set LIPKIT_CCP "
+                                "(git clone https://github.com/bearpaw/clothing-co-parsing)")
+    return src
+
+
+def _transfer_prepare(src: Path, places: Any, progress: bool) -> None:
+    from lipkit import transfer as tr
+    from lipkit.recipe import rel
+
+    height = tr.default_height()
+    tr.ensure_small_copy(src, places.data, height, progress=progress)
+    tr.write_init_weights(places.init)
+    print(f"transfer: {rel(places.data)} (CCP at {height} px high) and {rel(places.init)} ready")
+
+
+def _transfer_summary(places: Any) -> int:
+    from lipkit import transfer as tr
+
+    result = tr.summary(places.results, out=places.results / "summary.json")
+    if not result["n"]:
+        print(f"transfer: no seed has both arms finished in {places.results}; run `python -m lipkit transfer`")
+        return 1
+    for row in result["seeds"]:
+        print(f"seed {row['seed']} ({row['steps']} steps): " + ", ".join(
+            f"{m} scratch {row[f'scratch_{m}']:.2f} synthlip {row[f'synthlip_{m}']:.2f}" for m in tr.METRICS))
+    for metric in tr.METRICS:
+        iv, det = result[metric]["interval"], result[metric]["smallest_detectable"]
+        print(f"{metric}, synthlip - scratch: {iv['mean']:+.2f} points (95% CI {iv['lower']:+.2f} to {iv['upper']:+.2f}, "
+              f"n={iv['n']} seeds; smallest detectable at 80% power: {det:.2f})")
+    return 0
+
+
+def transfer_command(args: argparse.Namespace) -> int:
+    """The CCP transfer experiment: prepare, zero-shot, the runs of a shard, summary or shipping."""
+    from lipkit import transfer as tr
+    from lipkit.data.ccp_convert import converted_height
+    from lipkit.recipe import rel
+    from lipkit.study import shard
+
+    if args.seeds < 1 or (args.steps is not None and args.steps < 1):
+        print(f"transfer: --seeds {args.seeds}, --steps {args.steps}: both must be >= 1")
+        return 2
+    places, steps = tr.Places.default(), args.steps or tr.STEPS
+    try:
+        runs = shard(tr.planned_runs(args.seeds), args.shard)
+    except ValueError as exc:
+        print(f"transfer: {exc}")
+        return 2
+    if args.list:
+        done = tr.run_scores(places.results)
+        for arm, seed in runs:
+            name = tr.run_name(arm, seed)
+            print(f"{name}{'  (done)' if done.get(name, {}).get('steps') == steps else ''}")
+        return 0
+    if args.summary:
+        return _transfer_summary(places)
+    src = _ccp_source(args)
+    if args.ship:
+        print(f"transfer: shipped {rel(tr.ship(src, places=places))}")
+        return 0
+    ready = places.init.is_file() and converted_height(places.data) == tr.default_height()
+    if args.prepare or args.zero_shot or (not ready and args.shard == "1/1"):
+        _transfer_prepare(src, places, progress=not args.quiet)
+    elif not ready:
+        print("transfer: run `python -m lipkit transfer --prepare` first (shards must not convert CCP at once)")
+        return 2
+    if args.zero_shot:
+        result = tr.zero_shot_report(src, places, progress=not args.quiet, out=places.results / "zero_shot.json")
+        for scale in ("train_height", "native", "mapped_init"):
+            s = result[scale]
+            print(f"{scale} ({s['height'] or 'native'} px): mIoU {100 * s['mean_iou']:.2f}, silhouette IoU "
+                  f"{100 * s['silhouette_iou']:.2f} ({s['num_images']} images)")
+    if args.prepare or args.zero_shot:
+        return 0
+    for arm, seed in runs:
+        dest = tr.run_one(arm, seed, src, steps, places, progress=not args.quiet)
+        full = json.loads((dest / "scores.json").read_text())["full_size"]
+        print(f"{rel(dest)}: full-size val mIoU {100 * full['mean_iou']:.2f}, silhouette IoU {100 * full['silhouette_iou']:.2f}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ evaluation
 def _scales(text: str) -> tuple[float, ...]:
     from lipkit.evaluate import check_scales
@@ -575,6 +691,8 @@ COMMANDS: dict[str, tuple[Arguments, Command, str]] = {
     "pretrain": (pretrain_arguments, pretrain_command, "train the SynthLIP baselines and ship them in checkpoints/"),
     "search": (search_arguments, search_command, "the baseline search: recipe variants trained for equal time (results/)"),
     "study": (study_arguments, study_command, "the SSL study: arms x seeds from one base, resumable, sharded (results/)"),
+    "transfer": (transfer_arguments, transfer_command,
+                 "the CCP transfer experiment: SynthLIP init vs scratch on real photos, paired by seed (results/)"),
     "reproduce": (reproduce_arguments, reproduce_command, "run the numbered notebooks with papermill for a profile"),
 }
 

@@ -30,14 +30,16 @@ from lipkit.recipe import RECIPES
 
 # ------------------------------------------------------------------------------ the profiles
 # Every notebook parameter is a field of the profile's recipe (lipkit.recipe.RECIPES) in capitals:
-# notebook 01 takes the data fields, 02-06 all of them, so one name means one setting everywhere.
+# notebook 01 takes the data fields, 02-06 all of them, 07 (real photos) only THREADS, so one name
+# means one setting everywhere.
 DATA_FIELDS = ("DATA_ROOT", "SYNTH_TRAIN", "SYNTH_VAL", "SYNTH_SEED", "SYNTH_MIN_PX", "SYNTH_MAX_PX", "THREADS")
 
 
 def _notebook_params(profile: str, **notebook01: Any) -> dict[str, dict[str, Any]]:
     params = RECIPES[profile].parameters()
     return {"01": {**{k: params[k] for k in DATA_FIELDS}, **notebook01},
-            **{nb: dict(params) for nb in ("02", "03", "04", "05", "06")}}
+            **{nb: dict(params) for nb in ("02", "03", "04", "05", "06")},
+            "07": {"THREADS": params["THREADS"]}}  # real photos (CCP from LIPKIT_CCP): all 100 val photos by default
 
 
 PROFILES: dict[str, dict[str, Any]] = {
