@@ -39,7 +39,7 @@ def _notebook_params(profile: str, **notebook01: Any) -> dict[str, dict[str, Any
     params = RECIPES[profile].parameters()
     return {"01": {**{k: params[k] for k in DATA_FIELDS}, **notebook01},
             **{nb: dict(params) for nb in ("02", "03", "04", "05", "06")},
-            "07": {"THREADS": params["THREADS"]}}  # real photos (CCP from LIPKIT_CCP): all 100 val photos by default
+            "07": {"THREADS": params["THREADS"], "VAL_IMAGES": 0}}  # real photos (CCP from LIPKIT_CCP): all 100 val photos
 
 
 PROFILES: dict[str, dict[str, Any]] = {
