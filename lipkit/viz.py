@@ -270,6 +270,33 @@ def region_sizes(stats: Any) -> Figure:
     return fig
 
 
+COMPARISON_PANELS = {"pixel share": "share of the labelled pixels", "image share": "share of images containing the class",
+                     "median region": "median share of the image where present"}
+
+
+def comparison_bars(frame: pd.DataFrame, label_set: LabelSet, title: str = "",
+                    panels: Sequence[str] = tuple(COMPARISON_PANELS)) -> Figure:
+    """Two datasets' per-class numbers as grouped bars on a log scale, one panel per property.
+
+    ``frame`` has one row per class and columns (property, dataset), as ``lipkit.stats_ccp.compare``
+    returns; ``ratio`` columns are left out and zeros (absent classes) leave no bar.
+    """
+    fig = Figure(figsize=(max(7.0, 0.55 * label_set.num_classes + 1.5), 2.6 * len(panels) + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(panels), 1, sharex=True))
+    for ax, group in zip(axes, panels):
+        values = frame[group].drop(columns="ratio", errors="ignore").astype(float).replace(0, np.nan)
+        class_bars(values, label_set, ylabel=f"{group} (log)", log=True,
+                   title=COMPARISON_PANELS.get(group, group), ax=ax)
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    for ax in axes[1:]:  # one legend, in the top panel
+        ax.get_legend().remove()
+    axes[0].legend(loc="upper right", ncols=2, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def heatmap(frame: pd.DataFrame, title: str = "", fmt: str = ".2f", cmap: str = "viridis", annot: Any = True,
             vmin: float | None = None, vmax: float | None = None, cbar_label: str = "", annot_size: float = 8) -> Figure:
     """A labelled heatmap of any square or rectangular table (co-occurrence, confusion).
