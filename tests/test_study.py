@@ -71,7 +71,7 @@ def test_cli_refuses_unknown_arms_bad_shards_and_steps(capsys):
     assert cli(["study", "--shard", "5/2", "--list"]) == 2 and "--shard" in capsys.readouterr().out
     assert cli(["study", "--steps", "0"]) == 2 and "--steps 0" in capsys.readouterr().out
     assert cli(["study", "control", "--list"]) == 0
-    assert capsys.readouterr().out.split()[:2] == ["control_s0", "control_s1"]
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()][:2] == ["control_s0", "control_s1"]
 
 
 # ------------------------------------------------------------------ provenance of the shipped study
