@@ -220,7 +220,7 @@ def view_scores(confusions: np.ndarray, errors: np.ndarray, mask: np.ndarray) ->
 
 
 def run_one(arm: str, seed: int, steps: int | None = None, progress: bool = False, dest_root: Path | None = None,
-            data_root: Path | None = None, recipe: rc.Recipe | None = None) -> Path:
+            data_root: Path | None = None, recipe: rc.Recipe | None = None, stop_after: int | None = None) -> Path:
     """Train (resuming) one run, score it and write its files in ``<dest_root>/<arm>_s<seed>/``.
 
     ``dest_root`` defaults to the study's folder (:func:`study_dir`); a re-run elsewhere (a notebook's
@@ -234,7 +234,9 @@ def run_one(arm: str, seed: int, steps: int | None = None, progress: bool = Fals
     if not paths.resolve(config.init_checkpoint).is_file():
         raise FileNotFoundError(f"{config.init_checkpoint} is missing: run `python -m lipkit study --base` first")
     config.progress = progress
-    result = fit(config, resume=True)
+    if stop_after:  # a checkpoint where the run stops: the re-run is scored from it (no effect on training)
+        config.checkpoint_every = stop_after
+    result = fit(config, resume=True, stop_after=stop_after)  # stop_after: the first steps of the full schedule
     run = paths.resolve(config.out_dir)
     scores, arrays = score_run(run / "last.pt", paths.resolve(config.data.root))
     scores["step"], scores["machine"] = result["step"], machine()

@@ -70,14 +70,15 @@ def released_check(root: Path | None = None, seed: int = 0) -> str:
 
 
 def rerun(arms: tuple[str, ...], seeds: int, steps: int, dest_root: Path, data_root: Path | None = None) -> list[Path]:
-    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs (resumable;
-    a run already scored at ``steps`` is kept)."""
+    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs, on the same
+    (annealing) schedule, stopped there, so their logged losses are the shipped ones (resumable; a run already
+    scored at ``steps`` is kept)."""
     done = []
     for seed in range(seeds):
         for arm in arms:
             scores = Path(dest_root) / run_name(arm, seed) / "scores.json"
             if not (scores.is_file() and json.loads(scores.read_text()).get("step") == steps):
-                run_one(arm, seed, steps, dest_root=dest_root, data_root=data_root)
+                run_one(arm, seed, dest_root=dest_root, data_root=data_root, stop_after=steps)
             done.append(scores.parent)
     return done
 

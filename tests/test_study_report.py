@@ -67,7 +67,7 @@ def test_agreement_and_conclusion_read_the_intervals():
 
 def test_rerun_keeps_a_run_scored_at_the_asked_steps(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(study_report, "run_one", lambda arm, seed, steps, **kw: calls.append((arm, seed, steps)))
+    monkeypatch.setattr(study_report, "run_one", lambda arm, seed, **kw: calls.append((arm, seed, kw["stop_after"])))
     (tmp_path / "control_s0").mkdir()
     (tmp_path / "control_s0" / "scores.json").write_text(json.dumps({"step": 25}))
     (tmp_path / "paper_s0").mkdir()
