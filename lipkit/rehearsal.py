@@ -11,8 +11,9 @@ LIP-scale SynthLIP in the official layout (``python -m lipkit synth ROOT --train
 Paths the real run takes and the rehearsal takes too: the ImageNet initialisation (``PRETRAINED``
 is a folder of torchvision-format checkpoints of random weights, written here since nothing can be
 downloaded), every run folder and checkpoint, resume (the first baseline is interrupted after one
-step, and notebook 02 resumes it), and evaluation at the original size (with the flip test at the
-end). Each run's measured seconds per step and the projected GPU time of the full profile, from the
+step, and notebook 02 resumes it), the SSL study at the paper's recipe (both bases and
+:data:`STUDY_ARMS`, seed 0, before the notebooks, so notebooks 03-05 read real study folders), and
+evaluation at the original size (with the flip test on the study's SSL model at the end). Each run's measured seconds per step and the projected GPU time of the full profile, from the
 rates measured on an H100 in ``benchmarks/gpu_results.md``, are reported with its peak memory.
 """
 
@@ -32,19 +33,19 @@ from typing import Any
 import pandas as pd
 import torch
 
-from lipkit import paths, pipeline
+from lipkit import paths, pipeline, study
 from lipkit.data import LIPDataset
 from lipkit.evaluate import evaluate
-from lipkit.experiments import ABLATIONS
 from lipkit.models import build_backbone
 from lipkit.models.pretrained import imagenet_filename
-from lipkit.recipe import Recipe, baseline_config, finetune_config, profile_recipe, rel
+from lipkit.recipe import Recipe, baseline_config, profile_recipe, rel
 from lipkit.stats import markdown_table
 from lipkit.training import TrainConfig, atomic_write_bytes, fit, load_model_from_checkpoint
 
 PROFILE = "paper-rehearsal"  # runs/paper-rehearsal/, figures/paper-rehearsal/
 CAPS = {"BASE_STEPS": 2, "ATTENTION_BASE_STEPS": 1, "FT_STEPS": 1, "VAL_IMAGES": 20}  # what the rehearsal caps
 GPU_RESULTS = paths.REPO_ROOT / "benchmarks" / "gpu_results.md"
+STUDY_ARMS = ("control", "paper", "attention_control", "attention_paper")  # each loss mode on each network, once
 MODEL_NAMES = {("deeplabv2", "resnet101"): "DeepLabV2 ResNet-101", ("attention", "vgg16"): "Attention-to-Scale VGG-16"}
 
 # The ImageNet classification heads of torchvision's checkpoints (dropped on loading; written so the
@@ -106,27 +107,45 @@ def _fit_one_step(config: dict) -> None:
     fit(config, stop_after=1)
 
 
-def interrupt_first_baseline(recipe: Recipe) -> TrainConfig:
-    """Train the first DeepLabV2 baseline for one step and stop with its checkpoint: notebook 02 resumes it.
-
-    In a process of its own: a ResNet-101 step at batch 10 peaks near 9 GB here, and the notebook
-    kernels forked afterwards must not start from that.
-    """
-    config = baseline_config(recipe, "deeplabv2", 0).with_overrides(["checkpoint_every=1", "progress=false"])
-    process = multiprocessing.get_context("spawn").Process(target=_fit_one_step, args=(config.to_dict(),))
+def _in_fresh_process(target, args: tuple, what: str) -> None:
+    """Run ``target(*args)`` in a spawned process: a ResNet-101 step at batch 10 peaks near 9 GB here,
+    and the notebook kernels forked afterwards must not start from that."""
+    process = multiprocessing.get_context("spawn").Process(target=target, args=args)
     process.start()
     process.join()
     if process.exitcode != 0:
-        raise RuntimeError(f"the interrupted first baseline ({config.out_dir}) failed with exit code {process.exitcode}")
+        raise RuntimeError(f"{what} failed with exit code {process.exitcode}")
+
+
+def interrupt_first_baseline(recipe: Recipe) -> TrainConfig:
+    """Train the first DeepLabV2 baseline for one step and stop with its checkpoint: notebook 02 resumes it."""
+    config = baseline_config(recipe, "deeplabv2", 0).with_overrides(["checkpoint_every=1", "progress=false"])
+    _in_fresh_process(_fit_one_step, (config.to_dict(),), f"the interrupted first baseline ({config.out_dir})")
     return config
 
 
+def _train_study(recipe: Recipe) -> None:
+    for arch in sorted({study.ARMS[a].arch for a in STUDY_ARMS}):
+        study.train_base(arch, recipe)
+    for arm in STUDY_ARMS:
+        study.run_one(arm, 0, recipe=recipe)
+
+
+def rehearse_study(recipe: Recipe) -> Path:
+    """``study --profile paper`` in miniature: both bases and :data:`STUDY_ARMS` at seed 0; returns its folder."""
+    _in_fresh_process(_train_study, (recipe,), f"the SSL study ({rel(study.study_dir(recipe))})")
+    return study.study_dir(recipe)
+
+
 def paper_runs() -> dict[str, TrainConfig]:
-    """The configs of the full paper profile by run folder name (what the projection multiplies)."""
+    """The configs of the full paper profile by training folder, relative to ``runs/paper`` (what the
+    projection multiplies): the baselines, then the SSL study's two bases and every planned run."""
     paper = profile_recipe("paper").replace(data_root=str(paths.REPO_ROOT))
     configs = [baseline_config(paper, arch, seed) for seed in range(paper.seeds) for arch in ("deeplabv2", "attention")]
-    configs += [finetune_config(paper, s, seed) for seed in range(paper.seeds) for s in ABLATIONS]
-    return {Path(c.out_dir).name: c for c in configs}
+    configs += [study.base_config(arch, paper) for arch in ("deeplabv2", "attention")]
+    configs += [study.arm_config(arm, seed, recipe=paper) for arm, seed in study.planned_runs()]
+    root = paths.run_dir("paper")
+    return {paths.resolve(c.out_dir).relative_to(root).as_posix(): c for c in configs}
 
 
 def gpu_rates(path: Path = GPU_RESULTS) -> dict[str, float]:
@@ -142,15 +161,16 @@ def gpu_rates(path: Path = GPU_RESULTS) -> dict[str, float]:
 def run_table(runs_dir: Path) -> pd.DataFrame:
     """Per run folder: measured s/step here, peak memory, and the projected GPU time of the full run."""
     full, rates, rows = paper_runs(), gpu_rates(), []
-    for folder in sorted(p for p in runs_dir.iterdir() if (p / "metrics.jsonl").is_file()):
+    folders = [*runs_dir.iterdir(), *(runs_dir / study.STUDY_NAME / "train").glob("*")]
+    for folder in sorted(p for p in folders if (p / "metrics.jsonl").is_file()):
         config = TrainConfig.from_yaml(folder / "config.yaml")
         lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
         train = [x for x in lines if x["kind"] == "train"]
         model = MODEL_NAMES.get((config.model.arch, config.model.backbone), f"{config.model.arch} {config.model.backbone}")
-        real = full.get(folder.name)
+        real = full.get(folder.relative_to(runs_dir).as_posix())
         steps = real.iterations if real is not None else None
         rate = rates.get(model)
-        rows.append({"run": folder.name, "model": model, "steps here": train[-1]["step"] if train else 0,
+        rows.append({"run": folder.relative_to(runs_dir).as_posix(), "model": model, "steps here": train[-1]["step"] if train else 0,
                      "CPU s/step": round(config.batch_size / train[-1]["img_per_s"], 1) if train else None,
                      "peak RSS MB": train[-1].get("peak_rss_mb") if train else None, "full-run steps": steps,
                      "projected H100 hours": round(steps * config.batch_size / rate / 3600, 2) if steps and rate else None})
@@ -177,18 +197,20 @@ class RehearsalReport:
                  f"bf16 rates of benchmarks/gpu_results.md; evaluation not projected: no GPU evaluation rate measured)"]
         if self.flip_scores is not None:
             s = self.flip_scores
-            parts.append(f"flip-test evaluation of the SSL fine-tuned model on {s['num_images']} val images at their "
+            parts.append(f"flip-test evaluation of the study's SSL model on {s['num_images']} val images at their "
                          f"original size: mIoU {100 * s['mean_iou']:.2f}")
         parts.append(f"rehearsal wall time: {self.seconds / 60:.1f} min")
         return "\n".join(parts)
 
 
-def flip_evaluation(recipe: Recipe, runs_dir: Path) -> dict | None:
-    """The LIP protocol with the flip test on the SSL fine-tuned model: original size, mirror classes swapped."""
-    candidates = sorted(runs_dir.glob("ft_*/last.pt"), key=lambda p: ("_paper_s" not in p.parent.name, p.name))
-    if not candidates:
+def flip_evaluation(recipe: Recipe) -> dict | None:
+    """The LIP protocol with the flip test on the study's SSL model (the paper's mode on ``SSL_ARCH``):
+    original size, mirror classes swapped."""
+    arm = "attention_paper" if recipe.ssl_arch == "attention" else "paper"
+    checkpoint = paths.resolve(study.arm_config(arm, 0, recipe=recipe).out_dir) / "last.pt"
+    if not checkpoint.is_file():
         return None
-    model, _ = load_model_from_checkpoint(candidates[0], device="cpu")
+    model, _ = load_model_from_checkpoint(checkpoint, device="cpu")
     val = LIPDataset(recipe.data_root, "val")
     return evaluate(model, val, flip=True, max_images=recipe.val_images or None, progress=False)
 
@@ -204,11 +226,13 @@ def rehearse(data_root: str | Path, caps: Mapping[str, Any] = CAPS, overrides: M
     write_random_imagenet(pretrained, {recipe.backbone, recipe.attention_backbone})
     log(f"[{PROFILE}] random ImageNet weights in {rel(pretrained)}; interrupting the first baseline after 1 step")
     interrupt_first_baseline(recipe)
+    log(f"[{PROFILE}] the SSL study in miniature: both bases, {', '.join(STUDY_ARMS)} (seed 0)")
+    rehearse_study(recipe)
     summary = pipeline.reproduce("paper", data_root=data_root, params=notebook_overrides(recipe), runs_dir=runs_dir,
                                  figures_dir=paths.figures_dir(PROFILE), log=log)
-    flip = flip_evaluation(recipe, runs_dir) if summary.ok else None
+    flip = flip_evaluation(recipe) if summary.ok else None
     return RehearsalReport(summary, run_table(runs_dir), flip, time.perf_counter() - start)
 
 
-__all__ = ["CAPS", "PROFILE", "RehearsalReport", "gpu_rates", "notebook_overrides", "paper_runs", "rehearsal_recipe",
-           "rehearse", "run_table", "write_random_imagenet"]
+__all__ = ["CAPS", "PROFILE", "STUDY_ARMS", "RehearsalReport", "flip_evaluation", "gpu_rates", "notebook_overrides",
+           "paper_runs", "rehearsal_recipe", "rehearse", "rehearse_study", "run_table", "write_random_imagenet"]

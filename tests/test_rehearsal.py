@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from lipkit import paths, rehearsal
+import yaml
+
+from lipkit import paths, rehearsal, study
+from lipkit.recipe import profile_recipe
 from lipkit.data.synth import make_synthlip
 
 REPO = paths.REPO_ROOT
@@ -48,15 +51,25 @@ def test_paper_rehearsal_miniature_runs_every_notebook_and_reports(tmp_path: Pat
     notebooks = sorted(p.name for p in (home / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert notebooks and all((runs / nb).is_file() for nb in notebooks)  # every notebook ran, executed copies kept
     assert "resuming an interrupted run" in (runs / "02_baseline_training.ipynb").read_text()  # the resume path
-    for name in rehearsal.paper_runs():  # every run folder of the paper profile, with its checkpoint and scores
-        assert (runs / name / "last.pt").is_file() and (runs / name / "scores.json").is_file(), name
-        config = json.loads((runs / name / "scores.json").read_text())["config"]
+    full = rehearsal.paper_runs()
+    rehearsed = [n for n in full if not n.startswith("ssl_study/")]  # every baseline folder of the paper profile
+    rehearsed += [f"ssl_study/train/base_{arch}" for arch in ("deeplabv2", "attention")]
+    rehearsed += [f"ssl_study/train/{arm}_s0" for arm in rehearsal.STUDY_ARMS]
+    assert set(rehearsed) <= set(full)
+    for name in rehearsed:  # with its checkpoint, config and log, and the study's scored folder
+        assert (runs / name / "last.pt").is_file() and (runs / name / "metrics.jsonl").is_file(), name
+        config = yaml.safe_load((runs / name / "config.yaml").read_text())
         assert config["device"] == "cpu"
-        if name.startswith("baseline_"):  # the ImageNet path; fine-tuning starts from the baseline's last.pt
+        if name.startswith("baseline_"):  # the ImageNet path
             assert config["model"]["pretrained"] == str(home / "data" / "imagenet-random")
-        else:
-            assert config["init_checkpoint"].endswith("baseline_attention_s0/last.pt")
-    assert "flip-test evaluation of the SSL fine-tuned model on 6 val images" in out
+            assert (runs / name / "scores.json").is_file()
+        elif "/base_" not in name:  # a study arm: from its base's fp16 weights, scored into ssl_study/<run>/
+            arch = "attention" if "attention" in name else "deeplabv2"
+            assert config["init_checkpoint"].endswith(f"ssl_study/train/base_{arch}/model.pt")
+            scores = json.loads((runs / "ssl_study" / Path(name).name / "scores.json").read_text())
+            assert scores["num_images"] == 6 and scores["step"] == 1
+    assert "4 study runs finished, each scored on 6 val images" in (runs / "03_structure_sensitive_learning.ipynb").read_text()
+    assert "flip-test evaluation of the study's SSL model on 6 val images" in out
     assert "CPU s/step" in out and "peak RSS MB" in out
     assert any((home / "figures" / rehearsal.PROFILE).glob("*.png"))
     assert not (REPO / "runs" / "paper-rehearsal" / "pipeline.json").is_file() or \
@@ -78,7 +91,9 @@ def test_projection_reads_the_measured_gpu_rates():
     rates = rehearsal.gpu_rates()
     assert rates["DeepLabV2 ResNet-101"] > 0 and rates["Attention-to-Scale VGG-16"] > 0
     full = rehearsal.paper_runs()
-    assert full["baseline_deeplabv2_s0"].iterations == 91380 and full["ft_attention_paper_s0"].iterations == 20000
+    assert full["baseline_deeplabv2_s0"].iterations == 91380
+    assert full["ssl_study/train/attention_paper_s0"].iterations == profile_recipe("paper").ft_steps
+    assert len([n for n in full if n.startswith("ssl_study/train/") and "/base_" not in n]) == len(study.planned_runs())
 
 
 def test_rehearse_refuses_other_profiles(capsys):
