@@ -103,7 +103,7 @@ def _train_dir(recipe: rc.Recipe | None, name: str) -> Path:
 
 
 def stage_steps(recipe: rc.Recipe | None = None) -> tuple[int, int]:
-    """(base, branch) steps: the SynthLIP study's, or another profile's baseline and fine-tuning steps."""
+    """(base, branch) steps: the SynthLIP study's, or another profile's (DeepLabV2) baseline and fine-tuning steps."""
     r = _recipe(recipe)
     return (BASE_STEPS, BRANCH_STEPS) if _shipped(recipe) else (r.base_steps, r.ft_steps)
 
@@ -112,10 +112,13 @@ def stage_steps(recipe: rc.Recipe | None = None) -> tuple[int, int]:
 def base_config(arch: str = "deeplabv2", recipe: rc.Recipe | None = None) -> TrainConfig:
     """The base stage: the recipe's network and data from scratch (or ImageNet), at a constant learning rate.
 
-    SynthLIP (the default): AdamW at :data:`LEARNING_RATE`. Another profile keeps its optimiser and rate
-    (the paper profile: SGD at 1e-4, constant, as the paper's first stage)."""
+    SynthLIP (the default): AdamW at :data:`LEARNING_RATE` for :data:`BASE_STEPS`. Another profile's base
+    is its seed-0 baseline itself, the run notebook 02 trains (the paper profile: SGD at 1e-4, constant,
+    the paper's first stage), so the study trains it only if notebook 02 has not, and never twice."""
     r = _recipe(recipe)
     config = rc.baseline_config(r, arch, seed=0)
+    if not _shipped(recipe):
+        return config
     config.iterations = stage_steps(recipe)[0]
     if _shipped(recipe):
         config.optim.lr = LEARNING_RATE
@@ -133,7 +136,7 @@ def base_weights(arch: str, recipe: rc.Recipe | None = None) -> Path:
     else beside the base's training run, rebuilt bit for bit (on the same CPU) by ``study --base``."""
     if _shipped(recipe) and arch in SHIPPED_BASES:
         return study_dir() / f"base_{arch}" / "model.pt"
-    return _train_dir(recipe, f"base_{arch}") / "model.pt"
+    return paths.resolve(base_config(arch, recipe).out_dir) / "model.pt"
 
 
 def arm_config(arm: str, seed: int, steps: int | None = None, recipe: rc.Recipe | None = None) -> TrainConfig:
@@ -146,6 +149,7 @@ def arm_config(arm: str, seed: int, steps: int | None = None, recipe: rc.Recipe 
     data["init_checkpoint"] = rc.rel(base_weights(spec.arch, recipe))
     data["ssl"] = {**data["ssl"], **spec.ssl}
     data["data"] = {**data["data"], **spec.data, "val_split": ""}  # scored after training, per image
+    data["optim"]["warmup"] = 0.0  # a branch continues a trained model: no warm-up (the shipped base has none)
     if not _shipped(recipe):
         data["optim"]["lr"] = _recipe(recipe).ft_lr
     else:

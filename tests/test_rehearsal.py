@@ -53,7 +53,6 @@ def test_paper_rehearsal_miniature_runs_every_notebook_and_reports(tmp_path: Pat
     assert "resuming an interrupted run" in (runs / "02_baseline_training.ipynb").read_text()  # the resume path
     full = rehearsal.paper_runs()
     rehearsed = [n for n in full if not n.startswith("ssl_study/")]  # every baseline folder of the paper profile
-    rehearsed += [f"ssl_study/train/base_{arch}" for arch in ("deeplabv2", "attention")]
     rehearsed += [f"ssl_study/train/{arm}_s0" for arm in rehearsal.STUDY_ARMS]
     assert set(rehearsed) <= set(full)
     for name in rehearsed:  # with its checkpoint, config and log, and the study's scored folder
@@ -63,12 +62,14 @@ def test_paper_rehearsal_miniature_runs_every_notebook_and_reports(tmp_path: Pat
         if name.startswith("baseline_"):  # the ImageNet path
             assert config["model"]["pretrained"] == str(home / "data" / "imagenet-random")
             assert (runs / name / "scores.json").is_file()
-        elif "/base_" not in name:  # a study arm: from its base's fp16 weights, scored into ssl_study/<run>/
-            arch = "attention" if "attention" in name else "deeplabv2"
-            assert config["init_checkpoint"].endswith(f"ssl_study/train/base_{arch}/model.pt")
+        else:  # a study arm: from its base's fp16 weights, scored into ssl_study/<run>/
+            arch = "attention" if "attention" in name else "deeplabv2"  # the study's base is notebook 02's baseline
+            assert config["init_checkpoint"].endswith(f"baseline_{arch}_s0/model.pt")
+            assert config["optim"]["lr"] == profile_recipe("paper").ft_lr and config["optim"]["warmup"] == 0.0
             scores = json.loads((runs / "ssl_study" / Path(name).name / "scores.json").read_text())
             assert scores["num_images"] == 6 and scores["step"] == 1
     assert "4 study runs finished, each scored on 6 val images" in (runs / "03_structure_sensitive_learning.ipynb").read_text()
+    assert "03_structure_sensitive_learning.ipynb (study read) | ok" in out  # run again once the study exists
     assert "flip-test evaluation of the study's SSL model on 6 val images" in out
     assert "CPU s/step" in out and "peak RSS MB" in out
     assert any((home / "figures" / rehearsal.PROFILE).glob("*.png"))
@@ -93,7 +94,7 @@ def test_projection_reads_the_measured_gpu_rates():
     full = rehearsal.paper_runs()
     assert full["baseline_deeplabv2_s0"].iterations == 91380
     assert full["ssl_study/train/attention_paper_s0"].iterations == profile_recipe("paper").ft_steps
-    assert len([n for n in full if n.startswith("ssl_study/train/") and "/base_" not in n]) == len(study.planned_runs())
+    assert len([n for n in full if n.startswith("ssl_study/train/")]) == len(study.planned_runs())
 
 
 def test_rehearse_refuses_other_profiles(capsys):

@@ -122,13 +122,15 @@ def test_the_shipped_base_is_its_config_small_and_every_arm_starts_from_it():
 
 
 def test_the_study_runs_on_the_paper_profile_with_its_own_recipe_and_folder(tmp_path, capsys):
-    """--profile paper: the paper's stages (SGD at the recipe's rates, constant), results under runs/paper/."""
+    """--profile paper: the paper's stages (the baseline, then SGD at the fine-tuning rate, constant), under runs/paper/."""
     recipe = rc.profile_recipe("paper").replace(data_root=str(tmp_path))
     base, arm = study.base_config("attention", recipe), study.arm_config("attention_paper", 2, recipe=recipe)
-    assert (base.iterations, arm.iterations) == (recipe.base_steps, recipe.ft_steps) == study.stage_steps(recipe)
-    assert base.optim.name == "sgd" and base.optim.lr == recipe.base_lr and arm.optim.lr == recipe.ft_lr
+    assert base.to_dict() == rc.baseline_config(recipe, "attention", 0).to_dict()  # notebook 02's run, never trained twice
+    assert arm.iterations == recipe.ft_steps == study.stage_steps(recipe)[1]
+    assert base.optim.name == arm.optim.name == "sgd" and arm.optim.lr == recipe.ft_lr and arm.optim.warmup == 0.0
     assert base.optim.schedule == arm.optim.schedule == "constant" and arm.model.backbone == "vgg16"
-    assert arm.init_checkpoint.startswith("runs/paper/ssl_study/") and study.study_dir(recipe) == paths.run_dir("paper", "ssl_study")
+    assert arm.init_checkpoint == f"{base.out_dir}/model.pt" and arm.out_dir.startswith("runs/paper/ssl_study/train/")
+    assert study.study_dir(recipe) == paths.run_dir("paper", "ssl_study")
     assert study.study_dir() == paths.results_dir("ssl_study")
     assert cli(["study", "--profile", "paper", "--list"]) == 2 and "needs --data-root" in capsys.readouterr().out
     assert cli(["study", "--profile", "gpu", "--list"]) == 2 and "--profile 'gpu'" in capsys.readouterr().out
