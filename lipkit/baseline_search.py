@@ -167,10 +167,12 @@ def rq1_note(rows: list[dict[str, Any]]) -> str:
     if len(rows) < 2:
         return f"RQ1: {len(rows)} of {len(RQ1_IMAGES)} runs shipped; run `python -m lipkit search` for the rq1 variants."
     lo, hi = rows[0], rows[-1]
+    best = max(rows, key=lambda r: r["mIoU"])
     parts = ", ".join(f"{m} {lo[m]:.1f} -> {hi[m]:.1f}" for m in ("mIoU", "limbs IoU", "small parts IoU"))
+    peak = "" if best is hi else f" The highest mIoU is at {best['train images']:,} images ({best['mIoU']:.2f}), not at the most."
     return (f"From {lo['train images']:,} to {hi['train images']:,} distinct training images at the same {hi['steps']:,} "
             f"steps of batch {RQ1_BATCH} ({lo['epochs']:g} vs {hi['epochs']:g} epochs): {parts} (IoU in %, mean of 2 val "
-            f"seeds of 500 images). Each point is one training run: no seed-to-seed spread was measured for this "
+            f"seeds of 500 images).{peak} Each point is one training run: no seed-to-seed spread was measured for this "
             f"recipe, so a step between neighbouring points smaller than a training seed's spread is not evidence.")
 
 

@@ -64,6 +64,13 @@ def test_the_aspp_comparison_is_shipped():
     assert {"deeplabv2_aspp_paper", "deeplabv2_aspp_scaled"} <= set(_shipped())
 
 
+def test_rq1_curve_is_shipped_whole_at_equal_steps():
+    """Every point of RQ1's curve is shipped, each the same network for the same steps on more images."""
+    assert {f"rq1_deeplabv2_{n}img" for n in bs.RQ1_IMAGES} <= set(_shipped())
+    rows = bs.rq1_table()
+    assert [r["train images"] for r in rows] == list(bs.RQ1_IMAGES) and {r["steps"] for r in rows} == {bs.RQ1_STEPS}
+
+
 @pytest.mark.parametrize("name", _shipped())
 def test_shipped_result_is_its_variants_config_and_its_scores_follow_from_its_confusion_matrix(name):
     folder = paths.results_dir(bs.SEARCH_NAME) / name
@@ -109,6 +116,8 @@ def test_rq1_note_reads_the_first_and_last_rows():
             {"train images": 10000, "steps": 3000, "epochs": 4.8, "mIoU": 25.5, "limbs IoU": 15.25, "small parts IoU": 2.0}]
     note = bs.rq1_note(rows)
     assert "From 1,000 to 10,000" in note and "mIoU 20.0 -> 25.5" in note and "limbs IoU 10.0 -> 15.2" in note
-    assert "(48 vs 4.8 epochs)" in note and "one training run" in note
+    assert "(48 vs 4.8 epochs)" in note and "one training run" in note and "highest" not in note
+    middle = {**rows[0], "train images": 5000, "epochs": 9.6, "mIoU": 26.0}
+    assert "The highest mIoU is at 5,000 images (26.00), not at the most." in bs.rq1_note([rows[0], middle, rows[1]])
     assert "1 of 4 runs shipped" in bs.rq1_note(rows[:1])
     assert bs.variant_config("rq1_deeplabv2_1000img").batch_size == bs.RQ1_BATCH
