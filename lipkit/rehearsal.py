@@ -13,8 +13,9 @@ is a folder of torchvision-format checkpoints of random weights, written here si
 downloaded), every run folder and checkpoint, resume (the first baseline is interrupted after one
 step, and notebook 02 resumes it), the SSL study at the paper's recipe (its bases are notebook
 02's baselines; :data:`STUDY_ARMS` at seed 0), after which notebooks 03-05 run again and read it,
-and evaluation at the original size (with the flip test on the study's SSL model at the end). Each run's measured seconds per step and the projected GPU time of the full profile, from the
-rates measured on an H100 in ``benchmarks/gpu_results.md``, are reported with its peak memory.
+and evaluation at the original size (with the flip test on the study's SSL model at the end). Each
+run's measured seconds per step and the projected GPU time of the full profile, from the rates measured
+on an H100 in ``benchmarks/gpu_results.md``, are reported with its peak memory.
 """
 
 from __future__ import annotations
@@ -168,10 +169,11 @@ def run_table(runs_dir: Path) -> pd.DataFrame:
         lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
         train = [x for x in lines if x["kind"] == "train"]
         model = MODEL_NAMES.get((config.model.arch, config.model.backbone), f"{config.model.arch} {config.model.backbone}")
-        real = full.get(folder.relative_to(runs_dir).as_posix())
+        name = folder.relative_to(runs_dir).as_posix()  # e.g. baseline_deeplabv2_s0, ssl_study/train/paper_s0
+        real = full.get(name)
         steps = real.iterations if real is not None else None
         rate = rates.get(model)
-        rows.append({"run": folder.relative_to(runs_dir).as_posix(), "model": model, "steps here": train[-1]["step"] if train else 0,
+        rows.append({"run": name, "model": model, "steps here": train[-1]["step"] if train else 0,
                      "CPU s/step": round(config.batch_size / train[-1]["img_per_s"], 1) if train else None,
                      "peak RSS MB": train[-1].get("peak_rss_mb") if train else None, "full-run steps": steps,
                      "projected H100 hours": round(steps * config.batch_size / rate / 3600, 2) if steps and rate else None})
