@@ -197,26 +197,35 @@ def pretrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serial", action="store_true", help="train the networks one after the other in this process")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--print-config", action="store_true", help="print the TrainConfig of each network and exit")
+    parser.add_argument("--profile", default="synthlip", choices=("synthlip", "synthlip-pascal"),
+                        help="synthlip (default: checkpoints/synthlip_<arch>) or synthlip-pascal (the same SynthLIP "
+                             "people with PASCAL-Person-Part's labels: checkpoints/synthlip_pascal_<arch>)")
+    parser.add_argument("--run", default="", help="with --ship-only and one --arch: ship this finished run folder "
+                                                  "instead of the recipe's (e.g. runs/ssl_study_pascal/base_deeplabv2)")
 
 
 def pretrain_command(args: argparse.Namespace) -> int:
     from lipkit import pretrain
+    from lipkit import recipe as rc
     from lipkit.models import ARCHS
-    from lipkit.recipe import rel
 
     archs = tuple(args.arch or ARCHS)
+    recipe = rc.SYNTHLIP_PASCAL.replace() if args.profile == "synthlip-pascal" else None
+    if args.run and (not args.ship_only or len(archs) != 1):
+        print("pretrain: --run DIR ships one finished run: pass it with --ship-only and one --arch")
+        return 2
     if args.print_config:
         for arch in archs:
-            print(f"# {arch}\n{pretrain.pretrain_config(arch).to_yaml()}")
+            print(f"# {arch}\n{pretrain.pretrain_config(arch, recipe).to_yaml()}")
         return 0
     if args.ship_only:
-        dests = [pretrain.ship(a) for a in archs]
+        dests = [pretrain.ship(a, Path(args.run) if args.run else None, recipe=recipe) for a in archs]
     else:
-        dests = pretrain.pretrain(archs, progress=not args.quiet, parallel=not args.serial)
+        dests = pretrain.pretrain(archs, progress=not args.quiet, parallel=not args.serial, recipe=recipe)
     for dest in dests:
         s = json.loads((dest / "scores.json").read_text())
         others = [100 * s[f"val_seed{k}"]["mean_iou"] for k in pretrain.OTHER_SEEDS if f"val_seed{k}" in s]
-        print(f"{rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%; other seeds' val mIoU "
+        print(f"{rc.rel(dest)}: val mIoU {100 * s['val']['mean_iou']:.2f}%; other seeds' val mIoU "
               f"{', '.join(f'{m:.2f}' for m in others)}% (mean {sum(others) / max(1, len(others)):.2f}%)")
     return 0
 
@@ -273,9 +282,13 @@ def study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write plan.json from the pilot (the control and paper runs so far) and exit")
     parser.add_argument("--summary", action="store_true", help="print the paired differences of what has finished and exit")
     parser.add_argument("--profile", default="synthlip",
-                        help="synthlip (default: the shipped study, results/ssl_study) or paper (real LIP at the "
-                             "paper's recipe, runs/paper/ssl_study; needs --data-root)")
+                        help="synthlip (default: the shipped study, results/ssl_study), synthlip-pascal (RQ4 across "
+                             "datasets: the same people with PASCAL-Person-Part's labels, results/ssl_study_pascal; "
+                             "default arms control, paper, normalized) or paper (real LIP at the paper's recipe, "
+                             "runs/paper/ssl_study; needs --data-root)")
     parser.add_argument("--data-root", default="", help="real LIP root for --profile paper")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds 0..N-1 of every arm (default: each arm's planned seeds, lipkit.study.ARMS)")
 
 
 def _study_recipe(args: argparse.Namespace) -> Any:
@@ -283,8 +296,10 @@ def _study_recipe(args: argparse.Namespace) -> Any:
 
     if args.profile == "synthlip":
         return None
+    if args.profile == "synthlip-pascal":
+        return rc.SYNTHLIP_PASCAL.replace()
     if args.profile != "paper":
-        raise ValueError(f"--profile {args.profile!r}: expected synthlip or paper")
+        raise ValueError(f"--profile {args.profile!r}: expected synthlip, synthlip-pascal or paper")
     if not args.data_root:
         raise ValueError("--profile paper needs --data-root DIR (real LIP, flat or official layout)")
     return rc.profile_recipe("paper").replace(data_root=args.data_root)
@@ -297,7 +312,8 @@ def _study_plan_or_summary(args: argparse.Namespace, recipe: Any) -> int:
         for line in study_plan.plan_sentences(study_plan.write_plan(recipe=recipe)):
             print(line)
         return 0
-    for metric in ("mIoU", "L/R confusion"):
+    lr = bool(study.label_set_of(recipe).flip_pairs)  # PASCAL's labels have no left/right: joint error instead
+    for metric in ("mIoU", "L/R confusion" if lr else "joint error"):
         table = study_summary.summary_table(metric, root=study.study_dir(recipe), bootstrap=0)
         print(f"== {metric} (arm - control, points)")
         print(table[["seeds", "mean diff", "verdict"]].to_string() if len(table) else "no paired runs yet")
@@ -311,14 +327,16 @@ def study_command(args: argparse.Namespace) -> int:
     if unknown:
         print(f"study: unknown arm {unknown[0]!r}; expected one of {', '.join(study.ARMS)}")
         return 2
-    if args.steps is not None and args.steps < 1:
-        print(f"study: --steps {args.steps}: must be >= 1")
+    if args.steps is not None and args.steps < 1 or args.seeds is not None and args.seeds < 1:
+        print(f"study: --steps {args.steps}, --seeds {args.seeds}: must be >= 1")
         return 2
     try:
         recipe = _study_recipe(args)
         if args.plan or args.summary:
             return _study_plan_or_summary(args, recipe)
-        runs = study.shard(study.planned_runs(args.arms or None), args.shard)
+        for arm in args.arms:
+            study.check_arm(arm, recipe)  # e.g. flip_no_swap on PASCAL's labels: one line
+        runs = study.shard(study.planned_runs(args.arms or None, args.seeds, recipe), args.shard)
     except (FileExistsError, ValueError) as exc:
         print(f"study: {exc}")
         return 2

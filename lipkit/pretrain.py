@@ -13,6 +13,11 @@ networks trained once on SynthLIP (the ``synthlip`` profile, :data:`SYNTHLIP`) a
 images of the cpu profile's SynthLIP split (LIP_SSL rule), the val split of SynthLIP generated
 with another seed (the model must be a model of the generator, not of one split), and the first
 :data:`SUBSET_IMAGES` val images (what ``tests/test_checkpoints.py`` re-scores exactly).
+
+Every function takes a ``recipe`` (default the synthlip profile's): ``recipe.SYNTHLIP_PASCAL`` trains and ships
+the same way on SynthLIP written with PASCAL-Person-Part's labels, into ``checkpoints/synthlip_pascal_<arch>/``
+(``python -m lipkit pretrain --profile synthlip-pascal``; ``--run DIR`` ships another finished run, such as the
+PASCAL study's base stage, in its place).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from PIL import Image
 
 from lipkit import paths
 from lipkit import recipe as rc
-from lipkit.data import LIPDataset
+from lipkit.data import SegmentationDataset, open_split
 from lipkit.evaluate import evaluate
 from lipkit.models import ARCHS
 from lipkit.training import TrainConfig, atomic_write_text, fit, load_model_from_checkpoint, save_shipped
@@ -41,16 +46,21 @@ OTHER_SEED = 1  # SynthLIP seed of the second val split (the search scores on it
 OTHER_SEEDS = (1, 7, 4242)  # SynthLIP seeds whose val splits judge a shipped baseline (not the recipe's seed 0)
 
 
-def shipped_dir(arch: str) -> Path:
-    """``checkpoints/synthlip_<arch>``."""
+def _recipe(recipe: rc.Recipe | None) -> rc.Recipe:
+    return recipe if recipe is not None else rc.profile_recipe("synthlip")
+
+
+def shipped_dir(arch: str, recipe: rc.Recipe | None = None) -> Path:
+    """``checkpoints/synthlip_<arch>``; another recipe's: ``checkpoints/<profile, - as _>_<arch>``."""
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r}: shipped baselines exist for {', '.join(ARCHS)}")
-    return paths.shipped_dir(arch)
+    profile = _recipe(recipe).profile
+    return paths.shipped_dir(arch) if profile == "synthlip" else paths.CHECKPOINTS_DIR / f"{profile.replace('-', '_')}_{arch}"
 
 
-def pretrain_config(arch: str) -> TrainConfig:
-    """The TrainConfig ``make pretrain`` runs for ``arch``: the synthlip recipe's baseline stage."""
-    return rc.baseline_config(rc.profile_recipe("synthlip"), arch, seed=0)
+def pretrain_config(arch: str, recipe: rc.Recipe | None = None) -> TrainConfig:
+    """The TrainConfig ``make pretrain`` runs for ``arch``: the synthlip recipe's baseline stage (or ``recipe``'s)."""
+    return rc.baseline_config(_recipe(recipe), arch, seed=0)
 
 
 def machine() -> dict[str, str]:
@@ -59,7 +69,7 @@ def machine() -> dict[str, str]:
             "processor": platform.processor() or platform.machine()}
 
 
-def median_height(dataset: LIPDataset) -> int:
+def median_height(dataset: SegmentationDataset) -> int:
     """The median height of a split's images (read from the file headers): the scale ``predict`` parses at."""
     heights = []
     for i in range(len(dataset)):
@@ -69,75 +79,78 @@ def median_height(dataset: LIPDataset) -> int:
 
 
 # ------------------------------------------------------------------------------------------ scores
-def val_roots(other_seeds: tuple[int, ...] = OTHER_SEEDS) -> dict[str, Path]:
+def val_roots(other_seeds: tuple[int, ...] = OTHER_SEEDS, recipe: rc.Recipe | None = None) -> dict[str, Path]:
     """The val splits a model is scored on: the training data's (``val``), and ``val_seed<k>`` of other seeds.
 
     The recipe was chosen on seed 0's val split, so a shipped baseline is judged on the others (the
     mean over :data:`OTHER_SEEDS`); SynthLIP renders each image from (seed, split, index), so these
     are new people, poses and scenes from the same generator.
     """
-    recipe = rc.profile_recipe("synthlip")
+    recipe = _recipe(recipe)
     roots = {"val": rc.ensure_synthlip(recipe)}
     for seed in other_seeds:
         roots[f"val_seed{seed}"] = rc.ensure_synthlip(recipe.replace(synth_train=16, synth_seed=seed))
     return roots
 
 
-def score_shipped(dest: Path, progress: bool = False) -> dict[str, Any]:
+def score_shipped(dest: Path, progress: bool = False, recipe: rc.Recipe | None = None) -> dict[str, Any]:
     """Scores of ``dest/model.pt`` (see the module docstring); the dict ``scores.json`` holds."""
     model, config = load_model_from_checkpoint(dest / "model.pt")
     if config.threads:
         torch.set_num_threads(config.threads)
     out: dict[str, Any] = {"step": None}
-    for name, root in val_roots().items():
-        val = LIPDataset(root, "val")
-        out[name] = evaluate(model, val, progress=progress)
+    for name, root in val_roots(recipe=recipe).items():
+        val = open_split(root, "val", config.data.label_set)
+        out[name] = evaluate(model, val, label_set=config.data.label_set, progress=progress)
         out[name]["data_root"] = rc.rel(root)
         if name == "val":
-            out["val_subset"] = evaluate(model, val, max_images=SUBSET_IMAGES, progress=False)
+            out["val_subset"] = evaluate(model, val, max_images=SUBSET_IMAGES, label_set=config.data.label_set,
+                                         progress=False)
     return out
 
 
-def ship(arch: str, run_dir: Path | None = None, progress: bool = False) -> Path:
-    """Copy a finished run into ``checkpoints/synthlip_<arch>/`` and score the stored file."""
-    config = pretrain_config(arch)
-    run_dir = Path(run_dir) if run_dir else paths.resolve(config.out_dir)
+def ship(arch: str, run_dir: Path | None = None, progress: bool = False, recipe: rc.Recipe | None = None) -> Path:
+    """Copy a finished run (default the recipe's baseline run) into :func:`shipped_dir` and score the stored file."""
+    run_dir = Path(run_dir) if run_dir else paths.resolve(pretrain_config(arch, recipe).out_dir)
     scores_path = run_dir / "scores.json"
     if not scores_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no scores.json: its training has not finished (make pretrain resumes it)")
-    dest = shipped_dir(arch)
-    train = LIPDataset(paths.resolve(config.data.root), config.data.train_split)
+    config = TrainConfig.from_yaml(run_dir / "config.yaml")
+    dest = shipped_dir(arch, recipe)
+    train = open_split(paths.resolve(config.data.root), config.data.train_split, config.data.label_set)
     save_shipped(run_dir / "last.pt", dest / "model.pt", {"train_image_height": median_height(train)})
-    atomic_write_text(dest / "config.yaml", TrainConfig.from_yaml(run_dir / "config.yaml").to_yaml())  # every key
+    atomic_write_text(dest / "config.yaml", config.to_yaml())  # every key
     shutil.copyfile(run_dir / "metrics.jsonl", dest / "metrics.jsonl")
-    scores = score_shipped(dest, progress=progress)
+    scores = score_shipped(dest, progress=progress, recipe=recipe)
     scores["step"] = json.loads(scores_path.read_text())["step"]
     scores["machine"] = machine()  # where a re-run of the config reproduces the log bit for bit
     atomic_write_text(dest / "scores.json", json.dumps(scores, indent=1) + "\n")
     return dest
 
 
-def pretrain(archs: tuple[str, ...] = ARCHS, progress: bool = True, parallel: bool = True) -> list[Path]:
-    """Train (resuming) each baseline of the synthlip profile, then ship it.
+def pretrain(archs: tuple[str, ...] = ARCHS, progress: bool = True, parallel: bool = True,
+             recipe: rc.Recipe | None = None) -> list[Path]:
+    """Train (resuming) each baseline of the synthlip profile (or ``recipe``, a profile the CLI names), then ship it.
 
     The recipe trains each network on one thread (exactly reproducible, and the provenance test
     re-runs it on one thread), so with ``parallel`` the networks train side by side, one process each.
     """
-    rc.ensure_synthlip(rc.profile_recipe("synthlip"))  # once, before the processes start
+    rc.ensure_synthlip(_recipe(recipe))  # once, before the processes start
     if parallel and len(archs) > 1:
-        procs = [subprocess.Popen([sys.executable, "-m", "lipkit", "pretrain", "--arch", arch, "--serial"]
+        profile = [] if recipe is None else ["--profile", recipe.profile]
+        procs = [subprocess.Popen([sys.executable, "-m", "lipkit", "pretrain", "--arch", arch, "--serial", *profile]
                                   + ([] if progress else ["--quiet"])) for arch in archs]
         codes = [p.wait() for p in procs]
         failed = [a for a, c in zip(archs, codes) if c]
         if failed:
             raise RuntimeError(f"pretraining failed for {', '.join(failed)}; `make pretrain` resumes where it stopped")
-        return [shipped_dir(a) for a in archs]
+        return [shipped_dir(a, recipe) for a in archs]
     shipped = []
     for arch in archs:
-        config = pretrain_config(arch)
+        config = pretrain_config(arch, recipe)
         config.progress = progress
         fit(config, resume=True)
-        shipped.append(ship(arch, progress=progress))
+        shipped.append(ship(arch, progress=progress, recipe=recipe))
     return shipped
 
 

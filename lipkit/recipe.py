@@ -14,7 +14,9 @@ trains them at the recipe's size (the paper profile, on real LIP with ImageNet i
 SynthLIP has one cache (:func:`ensure_synthlip`): ``data/synthlip-<train>-<val>-px<min>-<max>-seed<seed>``,
 stamped with the generator's hash. Images are rendered from (seed, split, index) alone, so two
 recipes with the same seed and sizes have the same val split whatever their train sizes: the cpu
-profile's val split is the one the shipped baselines are scored on.
+profile's val split is the one the shipped baselines are scored on. ``label_format`` writes the same
+images with another dataset's labels (``pascal-person-part``: :data:`SYNTHLIP_PASCAL`, in
+``data/synthlip-...-seed<seed>-pascal``): the same people, PASCAL-Person-Part's 7 parts.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from lipkit.training.config import TrainConfig
 
 BASELINE_SOURCES = ("shipped", "train")
 ASPP_CHOICES = ("paper", "scaled")
+# label_format -> (data.label_set, ssl.groups, SynthLIP folder suffix): "" groups -> the label set's default joints
+LABEL_FORMATS: dict[str, tuple[str, str, str]] = {
+    "lip": ("lip", "", ""), "pascal-person-part": ("pascal-person-part", "pascal", "-pascal")}
+NOT_NOTEBOOK_FIELDS = ("label_format",)  # Recipe fields the notebooks do not declare (they read LIP's format only)
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Recipe:
     synth_seed: int = 0  # SynthLIP seed
     synth_min_px: int = 96  # smallest SynthLIP image side (px)
     synth_max_px: int = 160  # largest SynthLIP image side (px)
+    label_format: str = "lip"  # the labels: "lip" (20 classes) or "pascal-person-part" (7); not a notebook parameter
     baselines: str = "shipped"  # "shipped" (checkpoints/) or "train" (trained at this recipe's size)
     seeds: int = 2  # fine-tuning seeds 0 .. seeds-1 (and baseline seeds when baselines="train")
     backbone: str = "resnet18"  # DeepLabV2 backbone
@@ -100,17 +107,24 @@ class Recipe:
         if not 32 <= self.synth_min_px <= self.synth_max_px:
             raise ValueError(f"Recipe.synth_min_px={self.synth_min_px}, synth_max_px={self.synth_max_px}: "
                              "need 32 <= min <= max")
+        if self.label_format not in LABEL_FORMATS:
+            raise ValueError(f"Recipe.label_format={self.label_format!r}: one of {', '.join(LABEL_FORMATS)}")
         if not 0 < self.scale_min <= self.scale_max:
             raise ValueError(f"Recipe.scale_min={self.scale_min}, scale_max={self.scale_max}: need 0 < min <= max")
 
     @property
     def synth_name(self) -> str:
         return (f"synthlip-{self.synth_train}-{self.synth_val}-px{self.synth_min_px}-{self.synth_max_px}"
-                f"-seed{self.synth_seed}")
+                f"-seed{self.synth_seed}{LABEL_FORMATS[self.label_format][2]}")
+
+    @property
+    def label_set(self) -> str:
+        """``data.label_set`` of this recipe's configs (lipkit.labels name)."""
+        return LABEL_FORMATS[self.label_format][0]
 
     def parameters(self) -> dict[str, Any]:
-        """The notebook parameters of this recipe: each field in capitals."""
-        return {f.name.upper(): getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The notebook parameters of this recipe: each field in capitals (but :data:`NOT_NOTEBOOK_FIELDS`)."""
+        return {f.name.upper(): getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in NOT_NOTEBOOK_FIELDS}
 
     @classmethod
     def from_parameters(cls, params: Mapping[str, Any]) -> "Recipe":
@@ -152,6 +166,10 @@ _PAPER = Recipe(
     ft_steps=20000, ft_lr=1e-4, ce_on="grid", study_steps=0, val_images=0, val_every=5, log_every=50, threads=8, device="auto",
     workers=8)
 RECIPES: dict[str, Recipe] = {"smoke": Recipe(), "cpu": _CPU, "synthlip": _SYNTHLIP, "paper": _PAPER}
+# synthlip-pascal (RQ4 across datasets): the synthlip recipe on the same SynthLIP (generator seed, sizes, so the same
+# people) written with PASCAL-Person-Part's 7 labels, trained with PASCAL's six joints. Not in RECIPES: a profile
+# there is a notebook profile (lipkit.pipeline), and the notebooks read LIP's format only.
+SYNTHLIP_PASCAL = _SYNTHLIP.replace(profile="synthlip-pascal", label_format="pascal-person-part")
 
 
 def profile_recipe(profile: str) -> Recipe:
@@ -167,14 +185,18 @@ def _synth_stamp(recipe: Recipe) -> dict:
     digest = hashlib.sha256()
     for path in sorted(Path(synth.__file__).parent.glob("synth*.py")):
         digest.update(path.read_bytes())
-    return {"n_train": recipe.synth_train, "n_val": recipe.synth_val, "seed": recipe.synth_seed,
-            "size_range": [recipe.synth_min_px, recipe.synth_max_px], "generator": digest.hexdigest()[:16]}
+    stamp = {"n_train": recipe.synth_train, "n_val": recipe.synth_val, "seed": recipe.synth_seed,
+             "size_range": [recipe.synth_min_px, recipe.synth_max_px], "generator": digest.hexdigest()[:16]}
+    if recipe.label_format != "lip":  # LIP's stamp stays as it was: its folders are not regenerated
+        stamp["format"] = recipe.label_format
+    return stamp
 
 
 def ensure_synthlip(recipe: Recipe) -> Path:
     """The data root: ``recipe.data_root`` when set, else SynthLIP under ``data/`` made once.
 
-    The folder's ``.complete`` marker records sizes, seed and generator hash; any change regenerates
+    The folder's ``.complete`` marker records sizes, seed, generator hash (and a label format other than
+    LIP's, which also names the folder: ``...-pascal``); any change regenerates
     it (and ``experiments.train_or_load`` then retrains runs older than the data).
     """
     if recipe.data_root:
@@ -186,9 +208,11 @@ def ensure_synthlip(recipe: Recipe) -> Path:
     marker = root / ".complete"
     stamp = _synth_stamp(recipe)
     if not marker.is_file() or json.loads(marker.read_text()) != stamp:
-        print(f"{rel(root)}: generating SynthLIP ({recipe.synth_train} train + {recipe.synth_val} val images)")
+        labels = "" if recipe.label_format == "lip" else f", {recipe.label_format} labels"
+        print(f"{rel(root)}: generating SynthLIP ({recipe.synth_train} train + {recipe.synth_val} val images{labels})")
         synth.make_synthlip(root, n_train=recipe.synth_train, n_val=recipe.synth_val, seed=recipe.synth_seed,
-                            size_range=(recipe.synth_min_px, recipe.synth_max_px), progress=True)
+                            size_range=(recipe.synth_min_px, recipe.synth_max_px), progress=True,
+                            format=recipe.label_format)
         marker.write_text(json.dumps(stamp) + "\n")
     return root
 
@@ -241,7 +265,7 @@ def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> T
     backbone = recipe.attention_backbone if arch == "attention" else recipe.backbone
     steps = recipe.attention_base_steps if arch == "attention" and recipe.attention_base_steps else recipe.base_steps
     return TrainConfig.from_dict({
-        "data": {"root": rel(root), "crop_size": recipe.crop_size, "scale_range": [recipe.scale_min, recipe.scale_max],
+        "data": {"root": rel(root), "label_set": recipe.label_set, "crop_size": recipe.crop_size, "scale_range": [recipe.scale_min, recipe.scale_max],
                  "flip": True, "max_val_images": recipe.val_images or None, "workers": recipe.workers},
         "model": {"arch": arch, "backbone": backbone, "width": recipe.width, "aspp_rates": aspp_rates(recipe, backbone),
                   "pretrained": recipe.pretrained or None},
@@ -250,7 +274,7 @@ def baseline_config(recipe: Recipe, arch: str = "deeplabv2", seed: int = 0) -> T
         "optim": {"name": recipe.optimizer, "lr": recipe.base_lr, "weight_decay": recipe.weight_decay,
                   "schedule": recipe.schedule, "warmup": recipe.warmup,
                   "classifier_lr_mult": 10.0 if recipe.pretrained else 1.0},
-        "ssl": {"mode": "none", "ce_on": recipe.ce_on},
+        "ssl": {"mode": "none", "ce_on": recipe.ce_on, "groups": LABEL_FORMATS[recipe.label_format][1]},
         "eval": {"every": recipe.val_every},
         "iterations": steps, "batch_size": recipe.batch_size, "seed": seed, "threads": recipe.threads,
         "device": recipe.device, "log_every": recipe.log_every or max(1, steps // 20),
@@ -312,6 +336,7 @@ def finetune_config(recipe: Recipe, setting: Setting = PAPER, seed: int = 0, arc
     return TrainConfig.from_dict(data)
 
 
-__all__ = ["ASPP_CHOICES", "BASELINE_SOURCES", "aspp_rates", "CONTROL", "PAPER", "RECIPES", "Recipe", "Setting", "baseline_config",
+__all__ = ["ASPP_CHOICES", "BASELINE_SOURCES", "LABEL_FORMATS", "NOT_NOTEBOOK_FIELDS", "SYNTHLIP_PASCAL", "aspp_rates", "CONTROL",
+           "PAPER", "RECIPES", "Recipe", "Setting", "baseline_config",
            "baseline_name", "check_shipped", "ensure_synthlip", "finetune_config", "finetune_name", "profile_recipe", "rel",
            "shipped_checkpoint"]

@@ -14,6 +14,11 @@ study's weights over 4 MB, so ``study --base`` rebuilds them under ``runs/``) an
 ``metrics.jsonl``, ``scores.json`` (all val images of seed-0 SynthLIP by the stated protocol: joint
 error with sigma 1 on the 41 x 41 grid whatever the run's own sigma; the confusion matrix; per
 view) and ``images.npz`` (each image's confusion matrix and joint error, for bootstraps over images).
+
+RQ4 across datasets: ``study --profile synthlip-pascal`` runs the same design (steps, rates, branch, protocol)
+on the same SynthLIP people written with PASCAL-Person-Part's 7 labels (``recipe.SYNTHLIP_PASCAL``), with
+PASCAL's six joints, into ``results/ssl_study_pascal/`` (trained under ``runs/ssl_study_pascal/``); by default
+its core arms :data:`PASCAL_ARMS`. Arms that change left/right handling do not apply there (no left/right classes).
 """
 
 from __future__ import annotations
@@ -29,15 +34,17 @@ import torch
 
 from lipkit import paths
 from lipkit import recipe as rc
-from lipkit.data import LIPDataset
+from lipkit.data import open_split
 from lipkit.data.synth import read_meta
 from lipkit.evaluate import accumulate, summarise
-from lipkit.labels import LIP
+from lipkit.labels import LIP, LabelSet, get_label_set
 from lipkit.metrics import ConfusionMatrix, left_right_confusion
 from lipkit.pretrain import machine
 from lipkit.training import TrainConfig, atomic_write_text, fit, load_model_from_checkpoint, save_shipped
 
 STUDY_NAME = "ssl_study"
+# profile -> folder of a study run by the shipped design (results/<folder>, runs/<folder>/<run>)
+SHIPPED_STUDIES: dict[str, str] = {"synthlip": STUDY_NAME, "synthlip-pascal": "ssl_study_pascal"}
 BASE_STEPS = 2000  # base stage from scratch, constant learning rate (the pilot checks the control still moves)
 BRANCH_STEPS = 1000  # steps of every arm after the branch point
 LEARNING_RATE = 1e-3  # AdamW: constant in the base stage, the branch's starting rate
@@ -75,6 +82,10 @@ ARMS: dict[str, Arm] = {
 }
 
 
+# The PASCAL study's default arms (RQ4 across datasets): the core ones; any DeepLabV2 arm but flip_no_swap applies
+PASCAL_ARMS = ("control", "paper", "normalized")
+
+
 def control_of(arm: str) -> str:
     """The arm a run is paired with: the control of its network."""
     return "attention_control" if ARMS[arm].arch == "attention" else "control"
@@ -89,17 +100,46 @@ def _recipe(recipe: rc.Recipe | None) -> rc.Recipe:
 
 
 def _shipped(recipe: rc.Recipe | None) -> bool:
-    return _recipe(recipe).profile == "synthlip"
+    return _recipe(recipe).profile in SHIPPED_STUDIES
 
 
 def study_dir(recipe: rc.Recipe | None = None) -> Path:
-    """Where a study's results go: ``results/ssl_study`` (the shipped SynthLIP study) or, for another profile's
-    recipe (e.g. ``paper`` on real LIP), ``runs/<profile>/ssl_study``."""
-    return paths.results_dir(STUDY_NAME) if _shipped(recipe) else paths.run_dir(_recipe(recipe).profile, STUDY_NAME)
+    """Where a study's results go: ``results/ssl_study`` (the shipped SynthLIP study; ``results/ssl_study_pascal``
+    for SynthLIP with PASCAL's labels) or, for another profile's recipe (e.g. ``paper`` on real LIP),
+    ``runs/<profile>/ssl_study``."""
+    if _shipped(recipe):
+        return paths.results_dir(SHIPPED_STUDIES[_recipe(recipe).profile])
+    return paths.run_dir(_recipe(recipe).profile, STUDY_NAME)
 
 
 def _train_dir(recipe: rc.Recipe | None, name: str) -> Path:
-    return paths.run_dir(STUDY_NAME, name) if _shipped(recipe) else study_dir(recipe) / "train" / name
+    if _shipped(recipe):
+        return paths.run_dir(SHIPPED_STUDIES[_recipe(recipe).profile], name)
+    return study_dir(recipe) / "train" / name
+
+
+def label_set_of(recipe: rc.Recipe | None = None) -> LabelSet:
+    """The label set a study's runs train and are scored on (LIP's, or the recipe's ``label_format``'s)."""
+    return get_label_set(_recipe(recipe).label_set)
+
+
+def study_arms(recipe: rc.Recipe | None = None) -> list[str]:
+    """The arms a study runs when none are named: all of :data:`ARMS`; on PASCAL's labels :data:`PASCAL_ARMS`."""
+    return list(ARMS) if label_set_of(recipe).name == LIP.name else list(PASCAL_ARMS)
+
+
+def applies(arm: str, recipe: rc.Recipe | None = None) -> bool:
+    """Whether ``arm`` means anything on the recipe's labels: a change of the flip's left/right swap needs left/right."""
+    return "flip_swap" not in ARMS[arm].data or bool(label_set_of(recipe).flip_pairs)
+
+
+def check_arm(arm: str, recipe: rc.Recipe | None = None) -> None:
+    """ValueError, one line, for an unknown arm or one that does not apply to the recipe's labels."""
+    if arm not in ARMS:
+        raise ValueError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
+    if not applies(arm, recipe):
+        raise ValueError(f"arm={arm!r} does not apply to label set {label_set_of(recipe).name!r}: it has no left/right "
+                         "classes, so a flip without the swap trains exactly like the control")
 
 
 def stage_steps(recipe: rc.Recipe | None = None) -> tuple[int, int]:
@@ -119,9 +159,7 @@ def base_config(arch: str = "deeplabv2", recipe: rc.Recipe | None = None) -> Tra
     config = rc.baseline_config(r, arch, seed=0)
     if not _shipped(recipe):
         return config
-    config.iterations = stage_steps(recipe)[0]
-    if _shipped(recipe):
-        config.optim.lr = LEARNING_RATE
+    config.iterations, config.optim.lr = stage_steps(recipe)[0], LEARNING_RATE
     config.optim.schedule, config.optim.warmup = "constant", 0.0
     config.eval.every, config.data.max_val_images = 0, 100
     config.out_dir = rc.rel(_train_dir(recipe, f"base_{arch}"))
@@ -135,15 +173,14 @@ def base_weights(arch: str, recipe: rc.Recipe | None = None) -> Path:
     """The fp16 base every arm of ``arch`` starts from: ``results/ssl_study/base_<arch>/model.pt`` when shipped,
     else beside the base's training run, rebuilt bit for bit (on the same CPU) by ``study --base``."""
     if _shipped(recipe) and arch in SHIPPED_BASES:
-        return study_dir() / f"base_{arch}" / "model.pt"
+        return study_dir(recipe) / f"base_{arch}" / "model.pt"
     return paths.resolve(base_config(arch, recipe).out_dir) / "model.pt"
 
 
 def arm_config(arm: str, seed: int, steps: int | None = None, recipe: rc.Recipe | None = None) -> TrainConfig:
     """Run ``arm`` x ``seed``: the base's config continued from the base weights with the arm's loss
     (for ``steps``, default the study's branch steps; another profile's branch uses its ``ft_lr``)."""
-    if arm not in ARMS:
-        raise ValueError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
+    check_arm(arm, recipe)
     spec = ARMS[arm]
     data = base_config(spec.arch, recipe).to_dict()
     data["init_checkpoint"] = rc.rel(base_weights(spec.arch, recipe))
@@ -160,11 +197,14 @@ def arm_config(arm: str, seed: int, steps: int | None = None, recipe: rc.Recipe 
     return TrainConfig.from_dict(data)
 
 
-def planned_runs(arms: list[str] | None = None) -> list[tuple[str, int]]:
-    """Every (arm, seed) of the study, seeds first: a shard of the first runs holds whole seeds."""
-    names = arms or list(ARMS)
-    top = max(ARMS[a].seeds for a in names)
-    return [(a, s) for s in range(top) for a in names if s < ARMS[a].seeds]
+def planned_runs(arms: list[str] | None = None, seeds: int | None = None,
+                 recipe: rc.Recipe | None = None) -> list[tuple[str, int]]:
+    """Every (arm, seed) of the study (arms default :func:`study_arms`; ``seeds``, when given, for every arm
+    instead of its :data:`ARMS` count), seeds first: a shard of the first runs holds whole seeds."""
+    names = arms or study_arms(recipe)
+    count = {a: seeds if seeds is not None else ARMS[a].seeds for a in names}
+    top = max(count.values())
+    return [(a, s) for s in range(top) for a in names if s < count[a]]
 
 
 def shard(runs: list[tuple[str, int]], spec: str) -> list[tuple[str, int]]:
@@ -197,29 +237,32 @@ def train_base(arch: str, recipe: rc.Recipe | None = None) -> Path:
 
 
 def score_run(checkpoint: Path, val_root: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """scores.json's dict (split, per view) and images.npz's arrays of a run's weights on all val images."""
+    """scores.json's dict (split, per view) and images.npz's arrays of a run's weights on all val images
+    (of the label set the run trained on: its config's ``data.label_set``)."""
     model, config = load_model_from_checkpoint(checkpoint)
     torch.set_num_threads(config.threads or torch.get_num_threads())
-    val = LIPDataset(val_root, "val")
-    state = accumulate(model, val, range(len(val)), LIP, joint_sigma=EVAL_SIGMA, progress=False, keep_images=True)
-    scores = summarise(state, LIP)
+    label_set = get_label_set(config.data.label_set)
+    val = open_split(val_root, "val", label_set)
+    state = accumulate(model, val, range(len(val)), label_set, joint_sigma=EVAL_SIGMA, progress=False, keep_images=True)
+    scores = summarise(state, label_set)
     confusions = np.stack(state.image_confusions)
     errors = np.array(state.image_joint_errors, dtype=np.float64)
     meta = read_meta(val_root, "val", list(val.ids), columns=("view",))
     views = meta["view"].replace({"left": "profile", "right": "profile"}).tolist() if meta is not None else []
-    scores["by_view"] = {v: view_scores(confusions, errors, np.array(views) == v) for v in sorted(set(views))}
+    scores["by_view"] = {v: view_scores(confusions, errors, np.array(views) == v, label_set) for v in sorted(set(views))}
     arrays = {"ids": np.array(val.ids), "confusions": confusions.astype(np.uint32), "joint_errors": errors,
               "views": np.array(views)}
     return scores, arrays
 
 
-def view_scores(confusions: np.ndarray, errors: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+def view_scores(confusions: np.ndarray, errors: np.ndarray, mask: np.ndarray,
+                label_set: LabelSet = LIP) -> dict[str, Any]:
     """The scores of the images selected by ``mask`` (summed confusion matrix, mean joint error)."""
-    cm = ConfusionMatrix(LIP.num_classes, LIP.ignore_index)
+    cm = ConfusionMatrix(label_set.num_classes, label_set.ignore_index)
     cm.matrix = confusions[mask].sum(axis=0).astype(np.int64)
     s = cm.compute(absent="nan")
     return {"num_images": int(mask.sum()), "mean_iou": float(s.mean_iou), "pixel_accuracy": float(s.pixel_accuracy),
-            "left_right_confusion": left_right_confusion(cm.matrix, LIP), "joint_error": float(errors[mask].mean()),
+            "left_right_confusion": left_right_confusion(cm.matrix, label_set), "joint_error": float(errors[mask].mean()),
             "confusion_matrix": cm.matrix.tolist()}
 
 
@@ -236,7 +279,8 @@ def run_one(arm: str, seed: int, steps: int | None = None, progress: bool = Fals
     if data_root is not None:
         config.data.root = rc.rel(Path(data_root))
     if not paths.resolve(config.init_checkpoint).is_file():
-        raise FileNotFoundError(f"{config.init_checkpoint} is missing: run `python -m lipkit study --base` first")
+        profile = "" if _recipe(recipe).profile == "synthlip" else f" --profile {_recipe(recipe).profile}"
+        raise FileNotFoundError(f"{config.init_checkpoint} is missing: run `python -m lipkit study --base{profile}` first")
     config.progress = progress
     if stop_after:  # a checkpoint where the run stops: the re-run is scored from it (no effect on training)
         config.checkpoint_every = stop_after
@@ -257,6 +301,7 @@ def finished(arm: str, seed: int, dest_root: Path | None = None) -> bool:
     return (Path(dest_root or study_dir()) / run_name(arm, seed) / "scores.json").is_file()
 
 
-__all__ = ["ARMS", "Arm", "BASE_STEPS", "BRANCH_SCHEDULE", "BRANCH_STEPS", "EVAL_SIGMA", "LEARNING_RATE", "SHIPPED_BASES", "STUDY_NAME", "arm_config",
-           "base_config", "base_weights", "control_of", "finished", "planned_runs", "run_name", "run_one", "score_run",
-           "shard", "stage_steps", "study_dir", "train_base", "view_scores"]
+__all__ = ["ARMS", "Arm", "BASE_STEPS", "BRANCH_SCHEDULE", "BRANCH_STEPS", "EVAL_SIGMA", "LEARNING_RATE", "PASCAL_ARMS",
+           "SHIPPED_BASES", "SHIPPED_STUDIES", "STUDY_NAME", "applies", "arm_config", "base_config", "base_weights",
+           "check_arm", "control_of", "finished", "label_set_of", "planned_runs", "run_name", "run_one", "score_run", "shard",
+           "stage_steps", "study_arms", "study_dir", "train_base", "view_scores"]

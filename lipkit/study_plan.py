@@ -6,7 +6,9 @@ the same protocol (the issue's rule: at least 2 mIoU points, or no loss can act)
 seed-to-seed spread of the paired differences, the seeds that detect a 0.5-point difference in mIoU
 and in left/right confusion at alpha 0.05 with power 0.8 (and at Holm's worst case, alpha / m).
 ``python -m lipkit study --plan`` writes it to ``results/ssl_study/plan.json`` once, before the
-other arms run; the notebooks show it beside the results it was made for.
+other arms run; the notebooks show it beside the results it was made for. On PASCAL-Person-Part's labels
+(``--profile synthlip-pascal``, ``results/ssl_study_pascal/plan.json``) L/R confusion does not exist: the plan
+is made on mIoU alone and says so, with Holm's worst case over that study's arms (:func:`lipkit.study.study_arms`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from lipkit import paths
 from lipkit.recipe import Recipe
-from lipkit.study import ARMS, arm_config, base_weights, control_of, score_run, study_dir
+from lipkit.study import ARMS, arm_config, base_weights, control_of, score_run, study_arms, study_dir
 from lipkit.study_stats import seeds_needed, smallest_detectable
 from lipkit.study_summary import METRICS, load_runs, paired_differences
 from lipkit.training import atomic_write_text
@@ -49,11 +52,15 @@ def control_move(runs: dict[tuple[str, int], dict], base: dict[str, Any], arm: s
 
 
 def power_plan(runs: dict[tuple[str, int], dict], base: dict[str, Any], arm: str = "paper",
-               delta: float = TARGET_DELTA, alpha: float = 0.05, power: float = 0.8) -> dict[str, Any]:
-    """The plan from the pilot runs in ``runs``: control movement, spread of ``arm`` - control, seeds needed."""
+               delta: float = TARGET_DELTA, alpha: float = 0.05, power: float = 0.8,
+               arms: Sequence[str] | None = None) -> dict[str, Any]:
+    """The plan from the pilot runs in ``runs``: control movement, spread of ``arm`` - control, seeds needed.
+
+    Holm's worst case counts the study's ``arms`` (default all of :data:`ARMS`) of ``arm``'s network with 2+ seeds;
+    a metric without finite pilot differences (L/R confusion on PASCAL's labels) is listed as not applicable."""
     control = control_of(arm)
     moves = control_move(runs, base, control)
-    holm_m = sum(1 for a, spec in ARMS.items() if spec.arch == ARMS[arm].arch and a != control and spec.seeds >= 2)
+    holm_m = sum(1 for a in (arms or ARMS) if ARMS[a].arch == ARMS[arm].arch and a != control and ARMS[a].seeds >= 2)
     plan: dict[str, Any] = {
         "pilot_runs": sorted(f"{a}_s{s}" for a, s in runs), "pilot_arm": arm, "delta_points": delta,
         "alpha": alpha, "power": power, "holm_arms": holm_m,
@@ -64,6 +71,9 @@ def power_plan(runs: dict[tuple[str, int], dict], base: dict[str, Any], arm: str
         diffs = [d for _, d in paired_differences(runs, metric).get(arm, [])]
         if len(diffs) < 2:
             raise ValueError(f"the pilot needs {arm} and control on at least 2 seeds, found {len(diffs)} pairs")
+        if not np.isfinite(diffs).all():  # e.g. no left/right classes: nothing to plan on
+            plan.setdefault("not_applicable", []).append(metric)
+            continue
         sd = float(np.std(diffs, ddof=1))
         at_alpha = seeds_needed(sd, delta, alpha, power, minimum=2) if sd > 0 else 2
         at_holm = seeds_needed(sd, delta, alpha / holm_m, power, minimum=2) if sd > 0 else 2
@@ -83,7 +93,7 @@ def write_plan(arm: str = "paper", root: Path | None = None, recipe: Recipe | No
         raise FileExistsError(f"{path} exists: a plan is written once, before the results (delete it to redo)")
     runs = {k: v for k, v in load_runs(root).items() if k[0] in (control_of(arm), arm)}
     base = base_scores(ARMS[arm].arch, recipe)
-    plan = power_plan(runs, base, arm)
+    plan = power_plan(runs, base, arm, arms=study_arms(recipe))
     plan["earlier_pilots"] = earlier_pilots(root, base)
     plan["written"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_text(path, json.dumps(plan, indent=1) + "\n")
@@ -120,6 +130,8 @@ def plan_sentences(plan: dict[str, Any]) -> list[str]:
                      f"{len(m['pilot_differences'])} seeds; {m['seeds_needed']} seeds detect {plan['delta_points']:g} "
                      f"points at alpha {plan['alpha']:g}, power {plan['power']:g} "
                      f"({m['seeds_needed_holm_worst_case']} at Holm's worst case, alpha/{plan['holm_arms']}).")
+    lines += [f"{metric}: not applicable (no finite pilot differences: the label set has no left/right classes)."
+              for metric in plan.get("not_applicable", [])]
     lines.append(f"Planned: {plan['seeds_planned']} seeds for arms 1-4 (at least {MIN_SEEDS}).")
     return lines
 

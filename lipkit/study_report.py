@@ -3,7 +3,9 @@
 :mod:`lipkit.study_summary` computes the paired statistics; this module lays out the design, checks
 the study's own controls (the control moves, the released layer trains like cross-entropy, the
 positive control is seen), compares a notebook's reduced re-run with the shipped logs, and writes
-the conclusion sentences from the numbers, each with its seeds, images and steps.
+the conclusion sentences from the numbers, each with its seeds, images and steps. The PASCAL study
+(``results/ssl_study_pascal``) reads the same way: pass its root, its arms (``study.study_arms(recipe)``) and,
+for a re-run, its recipe.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lipkit.recipe import Recipe
 from lipkit.study import ARMS, BASE_STEPS, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one, study_dir
 from lipkit.study_summary import paired_differences
 
 POSITIVE_CONTROL = "flip_no_swap"
 
 
-def design_table() -> pd.DataFrame:
-    """One row per arm: network, what it changes against its control, planned seeds, the question it answers."""
+def design_table(arms: list[str] | None = None) -> pd.DataFrame:
+    """One row per arm (default all): network, what it changes against its control, planned seeds, the question it answers."""
     rows = []
-    for arm, spec in ARMS.items():
+    for arm, spec in ((a, ARMS[a]) for a in (arms or ARMS)):
         change = ", ".join(f"ssl.{k}={v}" for k, v in spec.ssl.items()) + "".join(f", data.{k}={v}" for k, v in spec.data.items())
         rows.append({"arm": arm, "network": spec.arch, "setting": change, "seeds planned": spec.seeds,
                      "question": spec.question})
@@ -37,10 +40,10 @@ def design_sentence() -> str:
             f"{BRANCH_STEPS:,} more steps from the same base weights, at the same rate, with the same batches per seed.")
 
 
-def progress_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
-    """Per arm: seeds finished of those planned (the study spans sessions: what the tables below rest on)."""
-    return pd.DataFrame([{"arm": a, "finished": sum(1 for (r, _) in runs if r == a), "planned": s.seeds}
-                         for a, s in ARMS.items()]).set_index("arm")
+def progress_table(runs: dict[tuple[str, int], dict], arms: list[str] | None = None) -> pd.DataFrame:
+    """Per arm (default all): seeds finished of those planned (the study spans sessions: what the tables below rest on)."""
+    return pd.DataFrame([{"arm": a, "finished": sum(1 for (r, _) in runs if r == a), "planned": ARMS[a].seeds}
+                         for a in (arms or ARMS)]).set_index("arm")
 
 
 def control_moves(runs: dict[tuple[str, int], dict], base: dict[str, Any]) -> pd.DataFrame:
@@ -69,16 +72,17 @@ def released_check(root: Path | None = None, seed: int = 0) -> str:
             f"{verdict}{'' if verdict == 'identical' else ' (the released layer should train exactly like cross-entropy)'}")
 
 
-def rerun(arms: tuple[str, ...], seeds: int, steps: int, dest_root: Path, data_root: Path | None = None) -> list[Path]:
-    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs, on the same
-    (annealing) schedule, stopped there, so their logged losses are the shipped ones (resumable; a run already
-    scored at ``steps`` is kept)."""
+def rerun(arms: tuple[str, ...], seeds: int, steps: int, dest_root: Path, data_root: Path | None = None,
+          recipe: Recipe | None = None) -> list[Path]:
+    """A reduced study: ``arms`` x seeds 0..``seeds``-1, the first ``steps`` steps of the shipped runs (of ``recipe``'s
+    study, default the SynthLIP one), on the same (annealing) schedule, stopped there, so their logged losses are
+    the shipped ones (resumable; a run already scored at ``steps`` is kept)."""
     done = []
     for seed in range(seeds):
         for arm in arms:
             scores = Path(dest_root) / run_name(arm, seed) / "scores.json"
             if not (scores.is_file() and json.loads(scores.read_text()).get("step") == steps):
-                run_one(arm, seed, dest_root=dest_root, data_root=data_root, stop_after=steps)
+                run_one(arm, seed, dest_root=dest_root, data_root=data_root, recipe=recipe, stop_after=steps)
             done.append(scores.parent)
     return done
 

@@ -6,6 +6,10 @@ weights, same batches), and reports per metric the paired difference over seeds:
 at the Holm-corrected level across the arms of that network, the smallest effect the design could
 detect at 80 % power, and a bootstrap interval over the val images (seeds held fixed). Everything
 is recomputed from the per-run files, so a test can check the table against them.
+
+A study on PASCAL-Person-Part's labels (``results/ssl_study_pascal``) reads the same way: each metric takes
+the label set from the size of the run's confusion matrix, and the left/right metrics, which PASCAL's
+labels do not have, are NaN there and their rows say "not applicable".
 """
 
 from __future__ import annotations
@@ -19,36 +23,62 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lipkit.labels import LIP
+from lipkit.labels import LIP, PASCAL_PERSON_PART, LabelSet
 from lipkit.metrics import left_right_confusion, left_right_coverage, mean_left_right_confusion
 from lipkit.study import ARMS, control_of, run_name, study_dir
 from lipkit.study_stats import (holm_intervals, miou_of, paired_t_interval, pooled_paired_bootstrap, smallest_detectable,
                                 verdict)
 
 
+STUDY_LABEL_SETS: dict[int, LabelSet] = {ls.num_classes: ls for ls in (LIP, PASCAL_PERSON_PART)}  # by class count
+NOT_APPLICABLE = "not applicable: no finite value (e.g. left/right metrics on a label set without left/right)"
+
+
+def label_set_of_matrix(matrix: np.ndarray) -> LabelSet:
+    """The study's label set with as many classes as ``matrix`` (LIP's 20 or PASCAL-Person-Part's 7)."""
+    k = len(matrix)
+    if k not in STUDY_LABEL_SETS:
+        raise ValueError(f"a {k} x {k} confusion matrix: the study's label sets have "
+                         f"{', '.join(f'{n} ({ls.name})' for n, ls in STUDY_LABEL_SETS.items())} classes")
+    return STUDY_LABEL_SETS[k]
+
+
 def lr_confusion_of(matrix: np.ndarray) -> float:
-    """Mean left/right confusion of a confusion matrix, in points (the study's second headline metric)."""
-    return 100 * mean_left_right_confusion(left_right_confusion(np.asarray(matrix), LIP))
+    """Mean left/right confusion of a confusion matrix, in points (the study's second headline metric; NaN without
+    left/right classes)."""
+    m = np.asarray(matrix)
+    return 100 * mean_left_right_confusion(left_right_confusion(m, label_set_of_matrix(m)))
+
+
+def lr_coverage_of(scores: dict) -> float:
+    """L/R coverage of one run's scores, in points (NaN without left/right classes)."""
+    m = np.asarray(scores["confusion_matrix"])
+    return 100 * left_right_coverage(m, label_set_of_matrix(m))
 
 
 # metric -> (value of one run's scores.json, metric of a summed confusion matrix for the bootstrap, or None)
 METRICS: dict[str, tuple[Callable[[dict], float], Callable[[np.ndarray], float] | None]] = {
     "mIoU": (lambda s: 100 * s["mean_iou"], miou_of),
     "L/R confusion": (lambda s: 100 * mean_left_right_confusion(s["left_right_confusion"]), lr_confusion_of),
-    "L/R coverage": (lambda s: 100 * left_right_coverage(np.asarray(s["confusion_matrix"]), LIP), None),
+    "L/R coverage": (lr_coverage_of, None),
     "joint error": (lambda s: float(s["joint_error"]), None),
 }
 
 
 def load_runs(root: Path | None = None) -> dict[tuple[str, int], dict[str, Any]]:
-    """``(arm, seed) -> scores.json`` of every finished run under ``root`` (default the shipped study)."""
+    """``(arm, seed) -> scores.json`` of every finished run under ``root`` (default the shipped study): each folder
+    ``<arm>_s<seed>`` of an arm of :data:`ARMS`, in that order, seeds ascending (as many as were run: a study's
+    seeds may follow its own plan)."""
     root = root or study_dir()
     runs = {}
-    for arm, spec in ARMS.items():
-        for seed in range(spec.seeds):
-            path = root / run_name(arm, seed) / "scores.json"
-            if path.is_file():
-                runs[(arm, seed)] = json.loads(path.read_text())
+    for arm in ARMS:
+        found = {}
+        for path in root.glob(f"{arm}_s*/scores.json"):
+            seed = path.parent.name[len(arm) + 2:]
+            if seed.isdigit() and path.parent.name == run_name(arm, int(seed)):
+                found[int(seed)] = path
+        for seed in sorted(found):
+            runs[(arm, seed)] = json.loads(found[seed].read_text())
     return runs
 
 
@@ -75,22 +105,31 @@ def summary_table(metric: str = "mIoU", root: Path | None = None, bootstrap: int
     """One row per arm: seeds, mean paired difference, Holm-level t interval, smallest detectable, bootstrap, verdict.
 
     Holm runs across the arms of one network (those with at least 2 seeds); an arm with one seed
-    gets its difference and no interval.
+    gets its difference and no interval; one whose differences are not finite (a left/right metric on
+    PASCAL's labels) gets NaN and the verdict :data:`NOT_APPLICABLE`.
     """
     root = root or study_dir()
     diffs = paired_differences(load_runs(root), metric)
     rows = []
     for arch in dict.fromkeys(ARMS[a].arch for a in diffs):
-        arms = {a: [d for _, d in v] for a, v in diffs.items() if ARMS[a].arch == arch and len(v) >= 2}
+        arms = {a: [d for _, d in v] for a, v in diffs.items() if ARMS[a].arch == arch and len(v) >= 2 and _finite(v)}
         held = holm_intervals(arms, alpha) if arms else {}
         for arm, pairs in ((a, v) for a, v in diffs.items() if ARMS[a].arch == arch):
             rows.append(_row(root, metric, arm, pairs, held.get(arm), bootstrap))
     return pd.DataFrame(rows).set_index("arm") if rows else pd.DataFrame()
 
 
+def _finite(pairs: list) -> bool:
+    return bool(np.isfinite([d for _, d in pairs]).all())
+
+
 def _row(root: Path, metric: str, arm: str, pairs: list, held: Any, bootstrap: int) -> dict[str, Any]:
     values = [d for _, d in pairs]
     row: dict[str, Any] = {"arm": arm, "seeds": len(values), "mean diff": float(np.mean(values))}
+    if not _finite(pairs):
+        row.update({"level": math.nan, "lower": math.nan, "upper": math.nan, "p (Holm)": math.nan,
+                    "detectable": math.nan, "verdict": NOT_APPLICABLE})
+        return row
     if held is None:
         row.update({"level": math.nan, "lower": math.nan, "upper": math.nan, "p (Holm)": math.nan,
                     "detectable": math.nan, "verdict": f"{row['mean diff']:+.2f} points on one seed: no interval"})
@@ -118,7 +157,7 @@ def view_table(runs: dict[tuple[str, int], dict], metric: str, arms: list[str] |
     rows = []
     for view in views:
         for arm, pairs in paired_differences(runs, metric, view).items():
-            if arms is not None and arm not in arms or len(pairs) < 2:
+            if arms is not None and arm not in arms or len(pairs) < 2 or not _finite(pairs):
                 continue
             iv = paired_t_interval([d for _, d in pairs], level)
             rows.append({"arm": arm, "view": view, "seeds": iv.n, "images": runs[(arm, pairs[0][0])]["by_view"][view]["num_images"],
@@ -127,14 +166,14 @@ def view_table(runs: dict[tuple[str, int], dict], metric: str, arms: list[str] |
 
 
 def class_differences(runs: dict[tuple[str, int], dict], arm: str, level: float = 0.95) -> pd.DataFrame:
-    """Per class: mean IoU of the control and of ``arm`` over the paired seeds, and the paired difference's t interval
-    (points; each class at ``level``, not corrected across the 20 classes)."""
+    """Per class (of the runs' label set): mean IoU of the control and of ``arm`` over the paired seeds, and the paired
+    difference's t interval (points; each class at ``level``, not corrected across the classes)."""
     control = control_of(arm)
     seeds = [s for (a, s) in sorted(runs) if a == arm and (control, s) in runs]
     if len(seeds) < 2:
         raise ValueError(f"{arm}: needs at least 2 seeds paired with {control}, found {len(seeds)}")
     rows = []
-    for name in LIP.classes:
+    for name in runs[(control, seeds[0])]["iou"]:  # the label set's classes, in order
         a, c = (np.array([np.nan if runs[(r, s)]["iou"][name] is None else 100 * runs[(r, s)]["iou"][name]
                           for s in seeds], dtype=float) for r in (arm, control))
         if np.isnan(a).any() or np.isnan(c).any():  # absent from the val images' ground truth and predictions
@@ -146,5 +185,5 @@ def class_differences(runs: dict[tuple[str, int], dict], arm: str, level: float 
     return pd.DataFrame(rows).set_index("class")
 
 
-__all__ = ["METRICS", "class_differences", "load_runs", "lr_confusion_of", "paired_differences", "summary_table",
-           "view_table"]
+__all__ = ["METRICS", "NOT_APPLICABLE", "STUDY_LABEL_SETS", "class_differences", "label_set_of_matrix", "load_runs",
+           "lr_confusion_of", "lr_coverage_of", "paired_differences", "summary_table", "view_table"]
