@@ -8,7 +8,7 @@ LIP_ROOT ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-unit test-notebooks reproduce pretrain search study bench clean
+.PHONY: venv test test-unit test-notebooks reproduce pretrain search study study-readme bench clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ study: $(STAMP)
 	$(PY) -m lipkit study control --only-base & $(PY) -m lipkit study attention_control --only-base; wait
 	$(PY) -m lipkit study --shard 1/2 & $(PY) -m lipkit study --shard 2/2; wait
 	$(PY) -m lipkit study --summary
+	$(PY) -m lipkit study --readme README.md
+
+# The README's study tables (between <!-- study:... --> markers) from the runs in results/ssl_study/
+study-readme: $(STAMP)
+	$(PY) -m lipkit study --readme README.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -281,6 +281,9 @@ def study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", action="store_true",
                         help="write plan.json from the pilot (the control and paper runs so far) and exit")
     parser.add_argument("--summary", action="store_true", help="print the paired differences of what has finished and exit")
+    parser.add_argument("--readme", default="", metavar="FILE",
+                        help="rewrite FILE's generated study tables (<!-- study:<metric> --> blocks) from the shipped "
+                             "runs and exit (make study-readme)")
     parser.add_argument("--profile", default="synthlip",
                         help="synthlip (default: the shipped study, results/ssl_study), synthlip-pascal (RQ4 across "
                              "datasets: the same people with PASCAL-Person-Part's labels, results/ssl_study_pascal; "
@@ -312,11 +315,26 @@ def _study_plan_or_summary(args: argparse.Namespace, recipe: Any) -> int:
         for line in study_plan.plan_sentences(study_plan.write_plan(recipe=recipe)):
             print(line)
         return 0
+    if args.readme:
+        return _study_readme(Path(args.readme), recipe)
     lr = bool(study.label_set_of(recipe).flip_pairs)  # PASCAL's labels have no left/right: joint error instead
     for metric in ("mIoU", "L/R confusion" if lr else "joint error"):
         table = study_summary.summary_table(metric, root=study.study_dir(recipe), bootstrap=0)
         print(f"== {metric} (arm - control, points)")
         print(table[["seeds", "mean diff", "verdict"]].to_string() if len(table) else "no paired runs yet")
+    return 0
+
+
+def _study_readme(path: Path, recipe: Any) -> int:
+    from lipkit import study, study_report, study_summary  # only this action writes the README's tables
+    from lipkit.training import atomic_write_text
+
+    if not path.is_file():
+        raise ValueError(f"--readme {path}: no such file")
+    root = study.study_dir(recipe)
+    text = study_report.fill_blocks(path.read_text(), study_report.readme_blocks(root))
+    atomic_write_text(path, text)
+    print(f"{path}: study tables rewritten from the {len(study_summary.load_runs(root))} finished runs in {root}")
     return 0
 
 
@@ -332,7 +350,7 @@ def study_command(args: argparse.Namespace) -> int:
         return 2
     try:
         recipe = _study_recipe(args)
-        if args.plan or args.summary:
+        if args.plan or args.summary or args.readme:
             return _study_plan_or_summary(args, recipe)
         for arm in args.arms:
             study.check_arm(arm, recipe)  # e.g. flip_no_swap on PASCAL's labels: one line

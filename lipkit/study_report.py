@@ -19,10 +19,14 @@ import numpy as np
 import pandas as pd
 
 from lipkit.recipe import Recipe
-from lipkit.study import ARMS, BASE_STEPS, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one, study_dir
-from lipkit.study_summary import paired_differences
+from lipkit.study import (ARMS, BASE_STEPS, BRANCH_SCHEDULE, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one,
+                          study_dir)
+from lipkit.study_summary import paired_differences, summary_table
 
 POSITIVE_CONTROL = "flip_no_swap"
+# The paper's SSL gains in mIoU points (lip_facts.md, section 4; unverified): (label set, network) -> (without, with)
+PAPER_SSL_MIOU: dict[tuple[str, str], tuple[float, float]] = {
+    ("LIP", "deeplabv2"): (41.64, 42.44), ("LIP", "attention"): (42.92, 44.73), ("PASCAL-Person-Part", "attention"): (56.39, 59.36)}
 
 
 def design_table(arms: list[str] | None = None) -> pd.DataFrame:
@@ -37,7 +41,8 @@ def design_table(arms: list[str] | None = None) -> pd.DataFrame:
 
 def design_sentence() -> str:
     return (f"Base stage: {BASE_STEPS:,} steps from scratch, AdamW at a constant {LEARNING_RATE:g}; every arm then trains "
-            f"{BRANCH_STEPS:,} more steps from the same base weights, at the same rate, with the same batches per seed.")
+            f"{BRANCH_STEPS:,} more steps from the same base weights, from that rate decaying to 0 ({BRANCH_SCHEDULE}), "
+            "with the same batches per seed.")
 
 
 def progress_table(runs: dict[tuple[str, int], dict], arms: list[str] | None = None) -> pd.DataFrame:
@@ -138,5 +143,90 @@ def conclusion(tables: dict[str, pd.DataFrame], runs: dict[tuple[str, int], dict
     return lines
 
 
-__all__ = ["POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
-           "log_agreement", "progress_table", "released_check", "rerun"]
+def rq4_table(tables: dict[str, pd.DataFrame], arms: tuple[str, ...] = ("paper", "normalized")) -> pd.DataFrame:
+    """RQ4 in one table: per label set (key of ``tables``, each a ``summary_table("mIoU")``) and arm, our paired
+    mIoU difference with its interval (Holm level), and beside the paper arm the paper's SSL gain for that label set
+    and network (NaN: the paper has no such row)."""
+    rows = []
+    for label_set, table in tables.items():
+        for arm in (a for a in table.index if a.removeprefix("attention_") in arms):
+            row = table.loc[arm]
+            network = ARMS[arm].arch
+            paper = PAPER_SSL_MIOU.get((label_set, network)) if arm.removeprefix("attention_") == "paper" else None
+            rows.append({"label set": label_set, "network": network, "arm": arm, "seeds": int(row["seeds"]),
+                         "mean diff": row["mean diff"], "lower": row["lower"], "upper": row["upper"],
+                         "detectable": row["detectable"], "paper's gain": paper[1] - paper[0] if paper else math.nan})
+    return pd.DataFrame(rows).set_index(["label set", "network", "arm"]) if rows else pd.DataFrame()
+
+
+def rq4_sentences(table: pd.DataFrame) -> list[str]:
+    """One sentence per row of :func:`rq4_table`: does the interval include 0, and the paper's gain beside it."""
+    lines = []
+    for (label_set, network, arm), row in table.iterrows():
+        if math.isnan(row["lower"]):
+            found = f"{row['mean diff']:+.2f} points on {row['seeds']} seed(s), no interval yet"
+        elif row["lower"] > 0 or row["upper"] < 0:
+            found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, "
+                     f"{row['seeds']} seeds): a difference detected, {'a gain' if row['lower'] > 0 else 'a loss'}")
+        else:
+            found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, {row['seeds']} "
+                     f"seeds): no difference detected (smallest detectable: {row['detectable']:.2f} points)")
+        gain = row["paper's gain"]
+        paper = "the paper reports no such row" if math.isnan(gain) else f"the paper reports {gain:+.2f}"
+        lines.append(f"{label_set}, {network}, {arm} - control, mIoU: {found}; {paper}.")
+    return lines
+
+
+
+README_METRICS = ("mIoU", "L/R confusion", "joint error")  # the study's tables the README shows, between markers
+
+
+def _interval(lo: float, hi: float, digits: int = 2) -> str:
+    return "" if math.isnan(lo) else f"{lo:+.{digits}f} to {hi:+.{digits}f}"
+
+
+def _short_verdict(row: pd.Series) -> str:
+    if not math.isfinite(row["mean diff"]):
+        return "not applicable"
+    if math.isnan(row["lower"]):
+        return "one seed: no interval"
+    if row["lower"] > 0 or row["upper"] < 0:
+        return f"{'higher' if row['lower'] > 0 else 'lower'}: detected"
+    return "none detected"
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 2) -> str:
+    """A ``summary_table`` as the README's markdown: difference, seed interval (Holm level), smallest detectable,
+    the bootstrap interval over images, a short verdict (numbers with ``digits`` decimals)."""
+    lines = ["| arm - control | seeds | mean | t interval (level) | smallest detectable | images bootstrap 95 % | verdict |",
+             "|---|---:|---:|---|---:|---|---|"]
+    for arm, row in table.iterrows():
+        level = "" if math.isnan(row["level"]) else f" ({100 * row['level']:.2f} %)"
+        boot = _interval(row.get("images lower", math.nan), row.get("images upper", math.nan), digits)
+        detectable = "" if math.isnan(row["detectable"]) else f"{row['detectable']:.{digits}f}"
+        seeds = _interval(row["lower"], row["upper"], digits)
+        lines.append(f"| {arm} | {int(row['seeds'])} | {row['mean diff']:+.{digits}f} | {seeds}{level if seeds else ''} "
+                     f"| {detectable} | {boot} | {_short_verdict(row)} |")
+    return "\n".join(lines)
+
+
+def readme_blocks(root: Path | None = None, bootstrap: int = 1000) -> dict[str, str]:
+    """The README's generated blocks: ``study:<metric>`` per :data:`README_METRICS` (from the runs under ``root``)."""
+    return {f"study:{m}": markdown_table(summary_table(m, root, bootstrap=bootstrap), 3 if m == "joint error" else 2)
+            for m in README_METRICS}
+
+
+def fill_blocks(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with each ``<!-- name -->`` ... ``<!-- /name -->`` span replaced by ``blocks[name]``."""
+    for name, body in blocks.items():
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+            raise ValueError(f"README: expected one '{start}' ... '{end}' block")
+        head, rest = text.split(start)
+        text = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    return text
+
+
+__all__ = ["PAPER_SSL_MIOU", "POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
+           "log_agreement", "progress_table", "released_check", "rerun", "rq4_sentences", "rq4_table", "README_METRICS", "fill_blocks",
+           "markdown_table", "readme_blocks"]

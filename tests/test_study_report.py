@@ -75,3 +75,37 @@ def test_rerun_keeps_a_run_scored_at_the_asked_steps(tmp_path, monkeypatch):
     folders = study_report.rerun(("control", "paper"), 2, 25, tmp_path)
     assert calls == [("paper", 0, 25), ("control", 1, 25), ("paper", 1, 25)]
     assert [f.name for f in folders] == ["control_s0", "paper_s0", "control_s1", "paper_s1"]
+
+
+def _summary(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["arm", "seeds", "mean diff", "lower", "upper", "detectable"]).set_index("arm")
+
+
+def test_rq4_puts_each_label_sets_interval_beside_the_papers_gain():
+    lip = _summary([("paper", 5, -0.9, -1.5, -0.3, 0.4), ("normalized", 5, 0.1, -0.3, 0.5, 0.4),
+                    ("attention_paper", 4, 0.2, -0.6, 1.0, 0.8), ("shuffled", 4, 0.0, -1.0, 1.0, 0.9)])
+    pascal = _summary([("paper", 3, 0.5, float("nan"), float("nan"), float("nan"))])
+    table = study_report.rq4_table({"LIP": lip, "PASCAL-Person-Part": pascal})
+    assert [k[2] for k in table.index] == ["paper", "normalized", "attention_paper", "paper"]  # shuffled: not an RQ4 arm
+    # the paper's gains are differences of its table (41.64 -> 42.44, 42.92 -> 44.73), only beside the paper arm;
+    # its PASCAL row is Attention's, so the DeepLabV2 PASCAL row has none
+    assert table.loc[("LIP", "deeplabv2", "paper"), "paper's gain"] == pytest.approx(0.80)
+    assert table.loc[("LIP", "attention", "attention_paper"), "paper's gain"] == pytest.approx(1.81)
+    assert table["paper's gain"].isna().tolist() == [False, True, False, True]
+    lines = study_report.rq4_sentences(table)
+    assert "a difference detected, a loss" in lines[0] and "the paper reports +0.80" in lines[0]
+    assert "no difference detected (smallest detectable: 0.40 points)" in lines[1] and "no such row" in lines[1]
+    assert "no interval yet" in lines[3]
+
+
+def test_markdown_table_and_blocks_rewrite_only_between_their_markers():
+    table = pd.DataFrame([("paper", 5, -0.9, 0.99, -1.5, -0.3, 0.4, -1.2, -0.6), ("soft", 1, 0.1) + (float("nan"),) * 6],
+                         columns=["arm", "seeds", "mean diff", "level", "lower", "upper", "detectable", "images lower",
+                                  "images upper"]).set_index("arm")
+    lines = study_report.markdown_table(table).splitlines()
+    assert lines[2] == "| paper | 5 | -0.90 | -1.50 to -0.30 (99.00 %) | 0.40 | -1.20 to -0.60 | lower: detected |"
+    assert lines[3] == "| soft | 1 | +0.10 |  |  |  | one seed: no interval |"
+    text = "intro\n<!-- study:mIoU -->\nold\nrows\n<!-- /study:mIoU -->\noutro\n"
+    assert study_report.fill_blocks(text, {"study:mIoU": "NEW"}) == "intro\n<!-- study:mIoU -->\nNEW\n<!-- /study:mIoU -->\noutro\n"
+    with pytest.raises(ValueError, match="study:joint error"):
+        study_report.fill_blocks(text, {"study:joint error": "x"})
