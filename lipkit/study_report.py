@@ -163,13 +163,14 @@ def rq4_sentences(table: pd.DataFrame) -> list[str]:
     """One sentence per row of :func:`rq4_table`: does the interval include 0, and the paper's gain beside it."""
     lines = []
     for (label_set, network, arm), row in table.iterrows():
+        seeds = int(row["seeds"])  # iterrows gives a float Series
         if math.isnan(row["lower"]):
-            found = f"{row['mean diff']:+.2f} points on {row['seeds']} seed(s), no interval yet"
+            found = f"{row['mean diff']:+.2f} points on {seeds} seed(s), no interval yet"
         elif row["lower"] > 0 or row["upper"] < 0:
             found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, "
-                     f"{row['seeds']} seeds): a difference detected, {'a gain' if row['lower'] > 0 else 'a loss'}")
+                     f"{seeds} seeds): a difference detected, {'a gain' if row['lower'] > 0 else 'a loss'}")
         else:
-            found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, {row['seeds']} "
+            found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, {seeds} "
                      f"seeds): no difference detected (smallest detectable: {row['detectable']:.2f} points)")
         gain = row["paper's gain"]
         paper = "the paper reports no such row" if math.isnan(gain) else f"the paper reports {gain:+.2f}"

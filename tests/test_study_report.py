@@ -95,7 +95,7 @@ def test_rq4_puts_each_label_sets_interval_beside_the_papers_gain():
     lines = study_report.rq4_sentences(table)
     assert "a difference detected, a loss" in lines[0] and "the paper reports +0.80" in lines[0]
     assert "no difference detected (smallest detectable: 0.40 points)" in lines[1] and "no such row" in lines[1]
-    assert "no interval yet" in lines[3]
+    assert "+0.50 points on 3 seed(s), no interval yet" in lines[3] and "(interval -1.50 to -0.30, 5 seeds)" in lines[0]
 
 
 def test_markdown_table_and_blocks_rewrite_only_between_their_markers():
