@@ -12,3 +12,10 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> set[str]:
         elif a.get(k) != b.get(k):
             out.add(prefix + k)
     return out
+
+
+def comparable(config) -> dict:
+    """A TrainConfig's dict without ``progress`` (a display switch, not part of the recipe)."""
+    d = config.to_dict()
+    d.pop("progress")
+    return d

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from lipkit.paths import ccp_root, samples_root
 
@@ -24,3 +25,11 @@ def ccp() -> Path:
     if root is None or not root.is_dir():
         pytest.skip("LIPKIT_CCP is not set to a Clothing Co-Parsing clone (bearpaw/clothing-co-parsing)")
     return root
+
+
+@pytest.fixture()
+def restore_threads():
+    """Tests that set torch's thread count (as a shipped config does) leave it as they found it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

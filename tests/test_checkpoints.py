@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from configdiff import comparable
 import torch
 
 from lipkit import paths, pretrain
@@ -34,26 +35,13 @@ def synthlip_data() -> Path:
     return rc.ensure_synthlip(rc.profile_recipe("synthlip"))
 
 
-@pytest.fixture()
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def _comparable(config: TrainConfig) -> dict:
-    d = config.to_dict()
-    d.pop("progress")
-    return d
-
-
 @pytest.mark.parametrize("arch", ARCHS)
 def test_shipped_files_are_small_complete_and_from_the_synthlip_recipe(arch):
     folder = _folder(arch)
     for name in ("model.pt", "config.yaml", "metrics.jsonl", "scores.json"):
         assert (folder / name).stat().st_size < 4 * 2**20, f"{folder / name} is over 4 MB"
     stored = TrainConfig.from_yaml(folder / "config.yaml")
-    assert _comparable(stored) == _comparable(pretrain.pretrain_config(arch))
+    assert comparable(stored) == comparable(pretrain.pretrain_config(arch))
     ckpt = load_checkpoint_file(folder / "model.pt")
     assert ckpt["format"] == SHIPPED_FORMAT and ckpt["config"] == stored.to_dict()
     assert all(v.dtype == torch.float16 for v in ckpt["model"].values() if v.is_floating_point())

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from configdiff import comparable
 import torch
 
 from lipkit import paths, pretrain, study
@@ -32,19 +33,6 @@ def pascal_data() -> Path:
     return rc.ensure_synthlip(PASCAL)
 
 
-@pytest.fixture()
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def _comparable(config: TrainConfig) -> dict:
-    d = config.to_dict()
-    d.pop("progress")
-    return d
-
-
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
 def test_shipped_pascal_files_are_small_complete_and_from_a_named_recipe(folder, monkeypatch):
     for name in ("model.pt", "config.yaml", "metrics.jsonl", "scores.json"):
@@ -52,7 +40,7 @@ def test_shipped_pascal_files_are_small_complete_and_from_a_named_recipe(folder,
     stored = TrainConfig.from_yaml(folder / "config.yaml")
     monkeypatch.setattr(rc, "ensure_synthlip", lambda r: paths.synthlip_root(r.synth_name))  # configs only: no data
     recipes = [pretrain.pretrain_config("deeplabv2", PASCAL), study.base_config("deeplabv2", PASCAL)]
-    assert _comparable(stored) in [_comparable(c) for c in recipes]
+    assert comparable(stored) in [comparable(c) for c in recipes]
     assert stored.data.label_set == "pascal-person-part" and stored.data.root.endswith("-pascal")
     ckpt = load_checkpoint_file(folder / "model.pt")
     assert ckpt["format"] == SHIPPED_FORMAT and ckpt["config"] == stored.to_dict()
