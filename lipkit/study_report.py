@@ -173,8 +173,9 @@ def rq4_sentences(table: pd.DataFrame) -> list[str]:
             found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, {seeds} "
                      f"seeds): no difference detected (smallest detectable: {row['detectable']:.2f} points)")
         gain = row["paper's gain"]
-        paper = "the paper reports no such row" if math.isnan(gain) else f"the paper reports {gain:+.2f}"
-        lines.append(f"{label_set}, {network}, {arm} - control, mIoU: {found}; {paper}.")
+        paper = ("the paper has no such row" if math.isnan(gain)
+                 else f"the paper reports {gain:+.2f} on real {label_set} images (unverified)")
+        lines.append(f"SynthLIP with {label_set} labels, {network}, {arm} - control, mIoU: {found}; {paper}.")
     return lines
 
 

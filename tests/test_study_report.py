@@ -93,8 +93,9 @@ def test_rq4_puts_each_label_sets_interval_beside_the_papers_gain():
     assert table.loc[("LIP", "attention", "attention_paper"), "paper's gain"] == pytest.approx(1.81)
     assert table["paper's gain"].isna().tolist() == [False, True, False, True]
     lines = study_report.rq4_sentences(table)
-    assert "a difference detected, a loss" in lines[0] and "the paper reports +0.80" in lines[0]
+    assert "a difference detected, a loss" in lines[0] and "the paper reports +0.80 on real LIP images" in lines[0]
     assert "no difference detected (smallest detectable: 0.40 points)" in lines[1] and "no such row" in lines[1]
+    assert lines[3].startswith("SynthLIP with PASCAL-Person-Part labels, deeplabv2, paper - control")
     assert "+0.50 points on 3 seed(s), no interval yet" in lines[3] and "(interval -1.50 to -0.30, 5 seeds)" in lines[0]
 
 
