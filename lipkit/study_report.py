@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lipkit.paper_results import PAPER_SSL_MIOU
 from lipkit.recipe import Recipe
 from lipkit.study import (ARMS, BASE_STEPS, BRANCH_SCHEDULE, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one,
                           study_dir)
 from lipkit.study_summary import paired_differences, summary_table
 
 POSITIVE_CONTROL = "flip_no_swap"
-# The paper's SSL gains in mIoU points (lip_facts.md, section 4; unverified): (label set, network) -> (without, with)
-PAPER_SSL_MIOU: dict[tuple[str, str], tuple[float, float]] = {
-    ("LIP", "deeplabv2"): (41.64, 42.44), ("LIP", "attention"): (42.92, 44.73), ("PASCAL-Person-Part", "attention"): (56.39, 59.36)}
 
 
 def design_table(arms: list[str] | None = None) -> pd.DataFrame:
@@ -229,6 +227,6 @@ def fill_blocks(text: str, blocks: dict[str, str]) -> str:
     return text
 
 
-__all__ = ["PAPER_SSL_MIOU", "POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
+__all__ = ["POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
            "log_agreement", "progress_table", "released_check", "rerun", "rq4_sentences", "rq4_table", "README_METRICS", "fill_blocks",
            "markdown_table", "readme_blocks"]

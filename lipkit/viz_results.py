@@ -17,22 +17,9 @@ import torch
 from matplotlib.figure import Figure
 
 from lipkit.labels import LIP, LabelSet
+from lipkit.paper_results import PAPER_ATTENTION_SSL_IOU, PAPER_RESULTS  # re-exported: notebooks read vr.PAPER_*
 from lipkit.ssl import joint_groups_for, parsing_to_joints
 from lipkit.viz import class_bars, colorize, learning_curves, overlay
-
-# Per-class IoU (%) of Attention+SSL on LIP val as published (Gong et al. 2017, per-class table;
-# recalled, not checked against the PDF here). Averages to 44.73. Shown beside ours on real LIP only.
-PAPER_ATTENTION_SSL_IOU: dict[str, float] = {
-    "Background": 84.56, "Hat": 59.75, "Hair": 67.25, "Glove": 28.95, "Sunglasses": 21.57,
-    "Upper-clothes": 65.30, "Dress": 29.49, "Coat": 51.92, "Socks": 38.52, "Pants": 68.02,
-    "Jumpsuits": 24.48, "Scarf": 14.92, "Skirt": 24.32, "Face": 71.01, "Left-arm": 52.64,
-    "Right-arm": 55.79, "Left-leg": 40.23, "Right-leg": 38.80, "Left-shoe": 28.08, "Right-shoe": 29.03,
-}
-# Published LIP val results (pixel acc, mean acc, mIoU, %; Gong et al. 2017); "unverified": recalled, not checked.
-PAPER_RESULTS = pd.DataFrame(
-    [("DeepLabV2 VGG-16 (unverified)", 82.66, 51.64, 41.64), ("Attention VGG-16 (unverified)", 83.43, 54.39, 42.92),
-     ("DeepLabV2 + SSL (unverified)", 83.16, 52.55, 42.44), ("Attention + SSL", 84.36, 54.94, 44.73)],
-    columns=["method", "pixel acc", "mean acc", "mIoU"]).set_index("method")
 
 _COLUMNS = {"pixel_accuracy": "pixel acc", "mean_accuracy": "mean acc", "mean_iou": "mIoU",
             "frequency_weighted_iou": "fwIoU", "lr_confusion": "L/R confusion", "joint_error": "joint error"}
