@@ -326,13 +326,13 @@ def _study_plan_or_summary(args: argparse.Namespace, recipe: Any) -> int:
 
 
 def _study_readme(path: Path, recipe: Any) -> int:
-    from lipkit import study, study_report, study_summary  # only this action writes the README's tables
+    from lipkit import study, study_readme, study_summary  # only this action writes the README's tables
     from lipkit.training import atomic_write_text
 
     if not path.is_file():
         raise ValueError(f"--readme {path}: no such file")
     root = study.study_dir(recipe)
-    text = study_report.fill_blocks(path.read_text(), study_report.readme_blocks(root))
+    text = study_readme.fill_blocks(path.read_text(), study_readme.readme_blocks(root))
     atomic_write_text(path, text)
     print(f"{path}: study tables rewritten from the {len(study_summary.load_runs(root))} finished runs in {root}")
     return 0

@@ -22,7 +22,7 @@ from lipkit.paper_results import PAPER_SSL_MIOU
 from lipkit.recipe import Recipe
 from lipkit.study import (ARMS, BASE_STEPS, BRANCH_SCHEDULE, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one,
                           study_dir)
-from lipkit.study_summary import paired_differences, summary_table
+from lipkit.study_summary import paired_differences
 
 POSITIVE_CONTROL = "flip_no_swap"
 
@@ -177,56 +177,5 @@ def rq4_sentences(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-
-README_METRICS = ("mIoU", "L/R confusion", "joint error")  # the study's tables the README shows, between markers
-
-
-def _interval(lo: float, hi: float, digits: int = 2) -> str:
-    return "" if math.isnan(lo) else f"{lo:+.{digits}f} to {hi:+.{digits}f}"
-
-
-def _short_verdict(row: pd.Series) -> str:
-    if not math.isfinite(row["mean diff"]):
-        return "not applicable"
-    if math.isnan(row["lower"]):
-        return "one seed: no interval"
-    if row["lower"] > 0 or row["upper"] < 0:
-        return f"{'higher' if row['lower'] > 0 else 'lower'}: detected"
-    return "none detected"
-
-
-def markdown_table(table: pd.DataFrame, digits: int = 2) -> str:
-    """A ``summary_table`` as the README's markdown: difference, seed interval (Holm level), smallest detectable,
-    the bootstrap interval over images, a short verdict (numbers with ``digits`` decimals)."""
-    lines = ["| arm - control | seeds | mean | t interval (level) | smallest detectable | images bootstrap 95 % | verdict |",
-             "|---|---:|---:|---|---:|---|---|"]
-    for arm, row in table.iterrows():
-        level = "" if math.isnan(row["level"]) else f" ({100 * row['level']:.2f} %)"
-        boot = _interval(row.get("images lower", math.nan), row.get("images upper", math.nan), digits)
-        detectable = "" if math.isnan(row["detectable"]) else f"{row['detectable']:.{digits}f}"
-        seeds = _interval(row["lower"], row["upper"], digits)
-        lines.append(f"| {arm} | {int(row['seeds'])} | {row['mean diff']:+.{digits}f} | {seeds}{level if seeds else ''} "
-                     f"| {detectable} | {boot} | {_short_verdict(row)} |")
-    return "\n".join(lines)
-
-
-def readme_blocks(root: Path | None = None, bootstrap: int = 1000) -> dict[str, str]:
-    """The README's generated blocks: ``study:<metric>`` per :data:`README_METRICS` (from the runs under ``root``)."""
-    return {f"study:{m}": markdown_table(summary_table(m, root, bootstrap=bootstrap), 3 if m == "joint error" else 2)
-            for m in README_METRICS}
-
-
-def fill_blocks(text: str, blocks: dict[str, str]) -> str:
-    """``text`` with each ``<!-- name -->`` ... ``<!-- /name -->`` span replaced by ``blocks[name]``."""
-    for name, body in blocks.items():
-        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-        if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-            raise ValueError(f"README: expected one '{start}' ... '{end}' block")
-        head, rest = text.split(start)
-        text = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
-    return text
-
-
 __all__ = ["POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
-           "log_agreement", "progress_table", "released_check", "rerun", "rq4_sentences", "rq4_table", "README_METRICS", "fill_blocks",
-           "markdown_table", "readme_blocks"]
+           "log_agreement", "progress_table", "released_check", "rerun", "rq4_sentences", "rq4_table"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from configdiff import config_diff
 
-from lipkit import paths, study, study_report
+from lipkit import paths, study, study_readme
 from lipkit import recipe as rc
 from lipkit.pretrain import machine
 from lipkit.training import TrainConfig, fit
@@ -139,5 +139,5 @@ def test_the_study_runs_on_the_paper_profile_with_its_own_recipe_and_folder(tmp_
 def test_the_readme_study_tables_are_the_shipped_runs_summary():
     """The README's generated tables (``make study-readme``) recomputed from the shipped per-run files."""
     readme = (paths.REPO_ROOT / "README.md").read_text()
-    assert readme == study_report.fill_blocks(readme, study_report.readme_blocks()), \
+    assert readme == study_readme.fill_blocks(readme, study_readme.readme_blocks()), \
         "README's study tables differ from results/ssl_study: run `make study-readme`"

@@ -97,16 +97,3 @@ def test_rq4_puts_each_label_sets_interval_beside_the_papers_gain():
     assert "no difference detected (smallest detectable: 0.40 points)" in lines[1] and "no such row" in lines[1]
     assert lines[3].startswith("SynthLIP with PASCAL-Person-Part labels, deeplabv2, paper - control")
     assert "+0.50 points on 3 seed(s), no interval yet" in lines[3] and "(interval -1.50 to -0.30, 5 seeds)" in lines[0]
-
-
-def test_markdown_table_and_blocks_rewrite_only_between_their_markers():
-    table = pd.DataFrame([("paper", 5, -0.9, 0.99, -1.5, -0.3, 0.4, -1.2, -0.6), ("soft", 1, 0.1) + (float("nan"),) * 6],
-                         columns=["arm", "seeds", "mean diff", "level", "lower", "upper", "detectable", "images lower",
-                                  "images upper"]).set_index("arm")
-    lines = study_report.markdown_table(table).splitlines()
-    assert lines[2] == "| paper | 5 | -0.90 | -1.50 to -0.30 (99.00 %) | 0.40 | -1.20 to -0.60 | lower: detected |"
-    assert lines[3] == "| soft | 1 | +0.10 |  |  |  | one seed: no interval |"
-    text = "intro\n<!-- study:mIoU -->\nold\nrows\n<!-- /study:mIoU -->\noutro\n"
-    assert study_report.fill_blocks(text, {"study:mIoU": "NEW"}) == "intro\n<!-- study:mIoU -->\nNEW\n<!-- /study:mIoU -->\noutro\n"
-    with pytest.raises(ValueError, match="study:joint error"):
-        study_report.fill_blocks(text, {"study:joint error": "x"})

@@ -1,0 +1,199 @@
+"""The SSL study in the README: its tables and its findings, one per research question, from the shipped runs.
+
+``python -m lipkit study --readme README.md`` (``make study-readme``) rewrites the README's
+``<!-- study:<name> -->`` blocks from ``results/ssl_study`` (and ``results/ssl_study_pascal`` for RQ4
+across label sets); ``tests/test_study.py`` recomputes them and fails if the README differs. Every number
+and every verdict in the findings is computed here, so the prose cannot drift from the runs; notebook 04
+prints the same findings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from lipkit.paper_results import PAPER_SSL_MIOU
+from lipkit.recipe import SYNTHLIP_PASCAL
+from lipkit.study import BASE_STEPS, BRANCH_STEPS, study_dir
+from lipkit.study_plan import MIN_CONTROL_MOVE
+from lipkit.study_report import POSITIVE_CONTROL, control_moves, released_check
+from lipkit.study_summary import load_runs, summary_table, view_table
+
+README_METRICS = ("mIoU", "L/R confusion", "joint error")  # the study's tables the README shows, between markers
+LOWER_IS_BETTER = {"mIoU": False, "L/R confusion": True, "L/R coverage": False, "joint error": True}
+
+
+def _interval(lo: float, hi: float, digits: int = 2) -> str:
+    return "" if math.isnan(lo) else f"{lo:+.{digits}f} to {hi:+.{digits}f}"
+
+
+def _short_verdict(row: pd.Series) -> str:
+    if not math.isfinite(row["mean diff"]):
+        return "not applicable"
+    if math.isnan(row["lower"]):
+        return "one seed: no interval"
+    if row["lower"] > 0 or row["upper"] < 0:
+        return f"{'higher' if row['lower'] > 0 else 'lower'}: detected"
+    return "none detected"
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 2) -> str:
+    """A ``summary_table`` as the README's markdown: difference, seed interval (Holm level), smallest detectable,
+    the bootstrap interval over images, a short verdict (numbers with ``digits`` decimals)."""
+    lines = ["| arm - control | seeds | mean | t interval (level) | smallest detectable | images bootstrap 95 % | verdict |",
+             "|---|---:|---:|---|---:|---|---|"]
+    for arm, row in table.iterrows():
+        level = "" if math.isnan(row["level"]) else f" ({100 * row['level']:.2f} %)"
+        boot = _interval(row.get("images lower", math.nan), row.get("images upper", math.nan), digits)
+        detectable = "" if math.isnan(row["detectable"]) else f"{row['detectable']:.{digits}f}"
+        seeds = _interval(row["lower"], row["upper"], digits)
+        lines.append(f"| {arm} | {int(row['seeds'])} | {row['mean diff']:+.{digits}f} | {seeds}{level if seeds else ''} "
+                     f"| {detectable} | {boot} | {_short_verdict(row)} |")
+    return "\n".join(lines)
+
+
+def detected(table: pd.DataFrame, arm: str) -> int:
+    """+1 / -1 if ``arm``'s interval in ``table`` lies above / below 0, 0 if it spans 0, is missing or has none."""
+    if arm not in table.index or math.isnan(table.loc[arm, "lower"]):
+        return 0
+    return 1 if table.loc[arm, "lower"] > 0 else -1 if table.loc[arm, "upper"] < 0 else 0
+
+
+def effect(table: pd.DataFrame, arm: str, metric: str, digits: int = 2) -> str:
+    """``arm`` - control in ``metric`` as a phrase: mean, t interval at its Holm level, seeds, and the verdict
+    (better / worse, or no difference with the smallest detectable one)."""
+    if arm not in table.index:
+        return f"{metric}: not run yet"
+    row = table.loc[arm]
+    seeds, mean, f = int(row["seeds"]), row["mean diff"], f"+.{digits}f"
+    if math.isnan(row["lower"]):
+        return f"{metric} {mean:{f}} on {seeds} seed(s), no interval"
+    text = (f"{metric} {mean:{f}} (t interval {row['lower']:{f}} to {row['upper']:{f}} at the Holm level "
+            f"{100 * row['level']:.1f} %, {seeds} seeds)")
+    sign = detected(table, arm)
+    if sign == 0:
+        return f"{text}: no difference detected (smallest detectable {row['detectable']:.{digits}f})"
+    better = (sign < 0) == LOWER_IS_BETTER[metric]
+    return f"{text}: {'higher' if sign > 0 else 'lower'}, {'better' if better else 'worse'}, detected"
+
+
+def _regime(runs: dict, root: Path) -> str:
+    path = root / "base_deeplabv2" / "study_scores.json"  # the base scored by the study's protocol (study --base)
+    if not path.is_file():
+        return f"**The regime.** {path} is missing: run `python -m lipkit study --base`."
+    moves = control_moves(runs, json.loads(path.read_text()))
+    gains = moves["gain"]
+    holds = gains.min() >= MIN_CONTROL_MOVE
+    return (f"**The regime.** Each DeepLabV2 control gains {gains.min():+.2f} to {gains.max():+.2f} mIoU points over "
+            f"the base ({moves['base mIoU'].iloc[0]:.2f} %) in its {BRANCH_STEPS:,} branch steps ({len(gains)} seeds); "
+            f"the design asks for {MIN_CONTROL_MOVE:g}: " + ("a loss has room to act." if holds
+                                                             else "the rule FAILS, a loss may have no room to act."))
+
+
+def _mechanism(miou: pd.DataFrame) -> str:
+    """Which half of the paper arm's change carries its mIoU difference: the re-weighting or the smaller step."""
+    reweight, step = detected(miou, "normalized"), detected(miou, "lr_matched")
+    meaning = {(True, False): "the re-weighting across images, not the smaller step, carries the paper arm's change.",
+               (False, True): "the smaller step, not the re-weighting, carries the paper arm's change.",
+               (True, True): "both the re-weighting and the smaller step change mIoU.",
+               (False, False): "neither half alone is detected."}[(reweight != 0, step != 0)]
+    return (f"**What carries it.** normalized (the re-weighting alone): {effect(miou, 'normalized', 'mIoU')}; "
+            f"lr_matched (the smaller step alone): {effect(miou, 'lr_matched', 'mIoU')}. So {meaning} "
+            f"shuffled (the same weights, unlinked from each image): {effect(miou, 'shuffled', 'mIoU')}; "
+            f"soft (lipkit's differentiable joint term): {effect(miou, 'soft', 'mIoU')}.")
+
+
+def _paper_gain(network: str, label_set: str = "LIP") -> float:
+    without, with_ssl = PAPER_SSL_MIOU[(label_set, network)]
+    return with_ssl - without
+
+
+def _against_paper(table: pd.DataFrame, arm: str, gain: float) -> str:
+    if arm not in table.index or math.isnan(table.loc[arm, "lower"]):
+        return f"the paper reports {gain:+.2f} on real images (unverified)"
+    above = gain > table.loc[arm, "upper"]
+    inside = table.loc[arm, "lower"] <= gain <= table.loc[arm, "upper"]
+    where = "inside" if inside else "above" if above else "below"
+    return f"the paper's {gain:+.2f} on real images (unverified) lies {where} this interval"
+
+
+def _views(runs: dict, arm: str) -> str:
+    views = view_table(runs, "L/R confusion", [arm])
+    if not len(views):
+        return "no per-view rows yet"
+    return "; ".join(f"{r['view']} {r['mean diff']:+.2f} ({r['lower']:+.2f} to {r['upper']:+.2f}, {r['images']} images)"
+                     for _, r in views.iterrows())
+
+
+def _rq4_labels(pascal_root: Path) -> str:
+    runs = load_runs(pascal_root) if pascal_root.is_dir() else {}
+    if not runs:
+        return ("**RQ4, another label set.** Not run yet: `python -m lipkit study --profile synthlip-pascal` "
+                "(the same people with PASCAL-Person-Part's labels).")
+    miou, joint = (summary_table(m, pascal_root, bootstrap=0) for m in ("mIoU", "joint error"))
+    parts = [f"{arm} - control: {effect(miou, arm, 'mIoU')}; {effect(joint, arm, 'joint error', 3)}"
+             for arm in miou.index]
+    return ("**RQ4, another label set** (the same SynthLIP people with PASCAL-Person-Part's 7 labels and its six "
+            f"joints, DeepLabV2): {'; '.join(parts)}. The paper reports {_paper_gain('attention', 'PASCAL-Person-Part'):+.2f}"
+            " with Attention-to-Scale on real PASCAL-Person-Part (unverified).")
+
+
+def findings(tables: dict[str, pd.DataFrame], root: Path | None = None, pascal_root: Path | None = None,
+             label_sets: bool = True) -> list[str]:
+    """The study's findings as markdown bullets, one per question, each from ``tables`` (``summary_table`` per metric
+    of :data:`README_METRICS`) and the runs under ``root``: effect, interval, smallest detectable, what it means.
+    ``label_sets``: add RQ4 across label sets from ``pascal_root`` (default the shipped PASCAL-label study)."""
+    root = root or study_dir()
+    runs = load_runs(root)
+    if not runs:
+        return [f"- No finished runs under {root} yet: `python -m lipkit study`."]
+    miou, lr, joint = (tables[m] for m in README_METRICS)
+    images = next(iter(runs.values()))["num_images"]
+    positive = detected(lr, POSITIVE_CONTROL) > 0
+    lines = [f"**Evidence.** {len(runs)} runs, each scored on the same {images} SynthLIP val images after "
+             f"{BASE_STEPS:,} base + {BRANCH_STEPS:,} branch steps; every interval is over seeds, paired by seed.",
+             _regime(runs, root),
+             f"**The positive control** (flip_no_swap: mirrored images, left/right labels not swapped): "
+             f"{effect(lr, POSITIVE_CONTROL, 'L/R confusion')}. " +
+             ("The design sees a structure effect of this size." if positive else
+              "The design does NOT see it, so a null result for SSL below says little about structure."),
+             f"**RQ2, does the paper's loss improve parsing?** paper - control: {effect(miou, 'paper', 'mIoU')}; "
+             f"{_against_paper(miou, 'paper', _paper_gain('deeplabv2'))}.",
+             _mechanism(miou),
+             f"**RQ3, structure.** paper - control: {effect(lr, 'paper', 'L/R confusion')}; "
+             f"{effect(joint, 'paper', 'joint error', 3)}. By view (L/R confusion, 95 % each, not corrected: a "
+             f"secondary analysis): {_views(runs, 'paper')}.",
+             f"**RQ4, another backbone** (Attention-to-Scale from its own base): paper - control: "
+             f"{effect(miou, 'attention_paper', 'mIoU')}; {_against_paper(miou, 'attention_paper', _paper_gain('attention'))}; "
+             f"normalized - control: {effect(miou, 'attention_normalized', 'mIoU')}.",
+             f"**The machinery.** {released_check(root)}."]
+    if label_sets:
+        lines.insert(-1, _rq4_labels(pascal_root or study_dir(SYNTHLIP_PASCAL)))
+    return [f"- {line}" for line in lines]
+
+
+def readme_blocks(root: Path | None = None, bootstrap: int = 1000, pascal_root: Path | None = None) -> dict[str, str]:
+    """The README's generated blocks: ``study:<metric>`` per :data:`README_METRICS` and ``study:findings`` (from the
+    runs under ``root``, default the shipped study)."""
+    tables = {m: summary_table(m, root, bootstrap=bootstrap) for m in README_METRICS}
+    blocks = {f"study:{m}": markdown_table(t, 3 if m == "joint error" else 2) for m, t in tables.items()}
+    blocks["study:findings"] = "\n".join(findings(tables, root, pascal_root))
+    return blocks
+
+
+def fill_blocks(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with each ``<!-- name -->`` ... ``<!-- /name -->`` span replaced by ``blocks[name]``."""
+    for name, body in blocks.items():
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+            raise ValueError(f"README: expected one '{start}' ... '{end}' block")
+        head, rest = text.split(start)
+        text = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    return text
+
+
+__all__ = ["LOWER_IS_BETTER", "README_METRICS", "detected", "effect", "fill_blocks", "findings", "markdown_table",
+           "readme_blocks"]
