@@ -45,8 +45,8 @@ def difference_forest(tables: Mapping[str, pd.DataFrame], seeds: Mapping[str, Ma
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(arms)), arms, fontsize=8)
     axes[0].invert_yaxis()
-    fig.text(0.01, 0.005, "blue: mean and Holm-level t interval over seeds; orange: bootstrap interval over val images; "
-             "grey: one dot per seed", fontsize=7)
+    fig.supxlabel("blue: mean and Holm-level t interval over seeds; orange: bootstrap interval over val images; "
+                  "grey: one dot per seed", fontsize=7)  # a figure label: the layout keeps it clear of the axes' labels
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
