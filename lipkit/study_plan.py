@@ -34,10 +34,15 @@ MIN_SEEDS = 5  # the rules' floor for arms 1-4, whatever the pilot says
 TARGET_DELTA = 0.5  # points: the difference the design must detect (mIoU and L/R confusion)
 
 
+def base_scores_path(arch: str, root: Path) -> Path:
+    """Where the study under ``root`` keeps its ``arch`` base's scores by the study's protocol."""
+    return root / f"base_{arch}" / "study_scores.json"
+
+
 def base_scores(arch: str = "deeplabv2", recipe: Recipe | None = None) -> dict[str, Any]:
     """The base weights of ``arch`` scored by the study's protocol (all val images, sigma 1): ``study --base``
     writes them beside the base's log; computed here when a base was shipped before that."""
-    path = study_dir(recipe) / f"base_{arch}" / "study_scores.json"
+    path = base_scores_path(arch, study_dir(recipe))
     if not path.is_file():
         control = next(a for a, spec in ARMS.items() if spec.arch == arch and control_of(a) == a)
         root = paths.resolve(arm_config(control, 0, recipe=recipe).data.root)
@@ -136,5 +141,5 @@ def plan_sentences(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["MIN_CONTROL_MOVE", "MIN_SEEDS", "PLAN_FILE", "TARGET_DELTA", "base_scores", "control_move", "earlier_pilots", "plan_sentences",
+__all__ = ["base_scores_path", "MIN_CONTROL_MOVE", "MIN_SEEDS", "PLAN_FILE", "TARGET_DELTA", "base_scores", "control_move", "earlier_pilots", "plan_sentences",
            "power_plan", "read_plan", "write_plan"]

@@ -18,7 +18,7 @@ import pandas as pd
 from lipkit.paper_results import PAPER_SSL_MIOU
 from lipkit.recipe import SYNTHLIP_PASCAL
 from lipkit.study import BASE_STEPS, BRANCH_STEPS, study_dir
-from lipkit.study_plan import MIN_CONTROL_MOVE
+from lipkit.study_plan import MIN_CONTROL_MOVE, base_scores_path
 from lipkit.study_report import POSITIVE_CONTROL, control_moves, released_check
 from lipkit.study_summary import load_runs, summary_table, view_table
 
@@ -81,7 +81,7 @@ def effect(table: pd.DataFrame, arm: str, metric: str, digits: int = 2) -> str:
 
 
 def _regime(runs: dict, root: Path) -> str:
-    path = root / "base_deeplabv2" / "study_scores.json"  # the base scored by the study's protocol (study --base)
+    path = base_scores_path("deeplabv2", root)  # read only: the README never trains or scores
     if not path.is_file():
         return f"**The regime.** {path} is missing: run `python -m lipkit study --base`."
     moves = control_moves(runs, json.loads(path.read_text()))
