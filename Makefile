@@ -50,9 +50,11 @@ study: $(STAMP)
 	$(PY) -m lipkit study --summary
 	$(PY) -m lipkit study --readme README.md
 
-# The README's study tables (between <!-- study:... --> markers) from the runs in results/ssl_study/
+# The README's generated blocks: the study's tables and findings (<!-- study:... -->, from results/ssl_study/) and
+# the CCP results (<!-- ccp:results -->, from results/ccp_transfer/ and checkpoints/ccp_deeplabv2/)
 study-readme: $(STAMP)
 	$(PY) -m lipkit study --readme README.md
+	$(PY) -m lipkit transfer --readme README.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -393,6 +393,9 @@ def transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="print the planned runs (of this shard) and exit")
     parser.add_argument("--summary", action="store_true", help="print and write the paired differences (summary.json) and exit")
     parser.add_argument("--ship", action="store_true", help="ship the best finished run as checkpoints/ccp_deeplabv2/ and exit")
+    parser.add_argument("--readme", default="", metavar="FILE",
+                        help="rewrite FILE's generated CCP results (<!-- ccp:results --> block) from the shipped files "
+                             "and exit (make study-readme)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -433,6 +436,21 @@ def _transfer_summary(places: Any) -> int:
     return 0
 
 
+def _transfer_readme(path: Path, places: Any) -> int:
+    from lipkit import transfer as tr, viz_transfer as vt
+    from lipkit.study_readme import fill_blocks
+
+    try:
+        text = path.read_text()
+        block = vt.readme_block(places.results, tr.shipped_dir() / "scores.json")
+        path.write_text(fill_blocks(text, {"ccp:results": "\n".join(block)}))
+    except (OSError, ValueError) as exc:
+        print(f"transfer: {path}: {exc}")
+        return 2
+    print(f"transfer: {path}: CCP results rewritten")
+    return 0
+
+
 def transfer_command(args: argparse.Namespace) -> int:
     """The CCP transfer experiment: prepare, zero-shot, the runs of a shard, summary or shipping."""
     from lipkit import transfer as tr
@@ -457,6 +475,8 @@ def transfer_command(args: argparse.Namespace) -> int:
         return 0
     if args.summary:
         return _transfer_summary(places)
+    if args.readme:
+        return _transfer_readme(Path(args.readme), places)
     src = _ccp_source(args)
     if args.ship:
         print(f"transfer: shipped {rel(tr.ship(src, places=places))}")

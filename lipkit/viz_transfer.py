@@ -19,9 +19,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from torch import nn
 
-from lipkit.data.ccp import TAG_TABLE, lip_to_ccp
+from lipkit.data.ccp import TAG_TABLE, lip_to_ccp, split_ids
 from lipkit.labels import CCP, LIP, LabelSet
 from lipkit.transfer import ARMS, METRICS, ccp_rows, parse_at
+from lipkit.transfer import summary as paired_summary
 from lipkit.viz import class_legend, colorize
 
 METRIC_NAMES = {"mean_iou": "mIoU", "silhouette_iou": "silhouette IoU"}
@@ -154,5 +155,54 @@ def what_this_shows(report: Mapping[str, Any], summary: Mapping[str, Any] | None
     return lines
 
 
-__all__ = ["METRIC_NAMES", "examples_figure", "extremes", "mapping_frame", "read_json", "transfer_frame",
+def _per_class(scores: Mapping[str, Any]) -> str:
+    """Person classes by IoU, highest first (``pants 35.0, coat 29.8, ..., glove and scarf 0``), absent ones left out."""
+    pairs = sorted(((c, 100 * v) for c, v in scores["iou"].items() if v is not None and c != CCP.classes[0]),
+                   key=lambda p: (-round(p[1], 1), p[0]))
+    shown = [f"{c.lower()} {v:.1f}" for c, v in pairs if round(v, 1) > 0]
+    zeros = [c.lower() for c, v in pairs if round(v, 1) == 0]
+    if zeros:
+        shown.append((", ".join(zeros[:-1]) + " and " if len(zeros) > 1 else "") + f"{zeros[-1]} 0")
+    return ", ".join(shown)
+
+
+def readme_lines(report: Mapping[str, Any], summary: Mapping[str, Any] | None,
+                 ccp_model: Mapping[str, Any] | None, train_images: int) -> list[str]:
+    """The README's generated "Real photos" results (``<!-- ccp:results -->``), every number from the stored files."""
+    zs, native = report["train_height"], report["native"]
+    lines = [f"- **Zero-shot, the synthetic-to-real gap** (`python -m lipkit transfer --zero-shot`, "
+             f"`results/ccp_transfer/zero_shot.json`): the shipped SynthLIP DeepLabV2 on the {report['num_images']} "
+             "full-size val photos, its LIP labels mapped onto CCP's (face, arms, legs -> Skin; both shoes -> Shoes), "
+             f"scored at the photo's size. Parsed at its training height ({zs['height']} px, `predict`'s default): "
+             f"**{100 * zs['mean_iou']:.1f} % mIoU, {100 * zs['silhouette_iou']:.1f} % silhouette IoU** (any person "
+             f"class against CCP's person pixels); at the photos' own size: {100 * native['mean_iou']:.1f} % and "
+             f"{100 * native['silhouette_iou']:.1f} %. Per class at {zs['height']} px: {_per_class(zs)}."]
+    if summary and summary["n"]:
+        lines.append(f"- **Does SynthLIP pretraining help on real photos?** `python -m lipkit transfer` trained DeepLabV2 "
+                     f"on the {train_images} CCP train photos from scratch and from the shipped SynthLIP weights (trunk, "
+                     f"ASPP, and the classifier rows of mapped classes), {', '.join(map(str, summary['steps']))} steps, "
+                     f"same batches, {summary['n']} seeds, paired; scored on the full-size val photos. "
+                     + " ".join(transfer_sentences(summary)))
+    else:
+        lines.append("- **Does SynthLIP pretraining help on real photos?** " + transfer_sentences(summary)[0])
+    if ccp_model is not None:
+        full = ccp_model["full_size"]
+        lines.append(f"- **A real-photo model ships** as `checkpoints/ccp_deeplabv2/` (run {ccp_model['run']}, chosen "
+                     "by val mIoU on the small copy, so its val scores are a little optimistic): with `predict`'s "
+                     f"defaults on the {full['num_images']} full-size val photos, **{100 * full['silhouette_iou']:.1f} % "
+                     f"silhouette IoU, {100 * full['mean_iou']:.1f} % mIoU**; per class: {_per_class(full)}. "
+                     "`python -m lipkit predict photo.jpg --checkpoint checkpoints/ccp_deeplabv2/model.pt` parses "
+                     "your own photo.")
+    return lines
+
+
+def readme_block(results: Path, shipped_scores: Path) -> list[str]:
+    """:func:`readme_lines` from the stored files: ``results`` (zero_shot.json, the runs) and the shipped model's scores."""
+    report = read_json(Path(results) / "zero_shot.json")
+    if report is None:
+        raise FileNotFoundError(f"{Path(results) / 'zero_shot.json'} is missing: run `python -m lipkit transfer --zero-shot`")
+    return readme_lines(report, paired_summary(results), read_json(shipped_scores), train_images=len(split_ids("train")))
+
+
+__all__ = ["METRIC_NAMES", "examples_figure", "extremes", "mapping_frame", "read_json", "readme_block", "readme_lines", "transfer_frame",
            "transfer_sentences", "what_this_shows", "zero_shot_bars", "zero_shot_frame"]
