@@ -8,7 +8,7 @@ LIP_ROOT ?=
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-unit test-notebooks reproduce pretrain search study study-readme bench clean
+.PHONY: venv test test-unit test-notebooks reproduce pretrain search study transfer study-readme bench clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,17 @@ study: $(STAMP)
 	$(PY) -m lipkit study --shard 1/2 & $(PY) -m lipkit study --shard 2/2; wait
 	$(PY) -m lipkit study --summary
 	$(PY) -m lipkit study --readme README.md
+
+# The CCP transfer experiment (results/ccp_transfer/, checkpoints/ccp_deeplabv2/; needs LIPKIT_CCP): the small copy,
+# the zero-shot scores, 3 seeds x 2 arms in two shards (one per core, resumable; ~75 min on 2 cores), then the summary,
+# the shipped model and the README's CCP results.
+transfer: $(STAMP)
+	$(PY) -m lipkit transfer --prepare --quiet
+	$(PY) -m lipkit transfer --zero-shot --quiet
+	$(PY) -m lipkit transfer --shard 1/2 --quiet & $(PY) -m lipkit transfer --shard 2/2 --quiet; wait
+	$(PY) -m lipkit transfer --summary
+	$(PY) -m lipkit transfer --ship
+	$(PY) -m lipkit transfer --readme README.md
 
 # The README's generated blocks: the study's tables and findings (<!-- study:... -->, from results/ssl_study/) and
 # the CCP results (<!-- ccp:results -->, from results/ccp_transfer/ and checkpoints/ccp_deeplabv2/)

@@ -20,10 +20,9 @@ from lipkit.recipe import SYNTHLIP_PASCAL
 from lipkit.study import BASE_STEPS, BRANCH_STEPS, study_dir
 from lipkit.study_plan import MIN_CONTROL_MOVE, base_scores_path
 from lipkit.study_report import POSITIVE_CONTROL, control_moves, released_check
-from lipkit.study_summary import load_runs, summary_table, view_table
+from lipkit.study_summary import describe, load_runs, summary_table, view_table
 
 README_METRICS = ("mIoU", "L/R confusion", "joint error")  # the study's tables the README shows, between markers
-LOWER_IS_BETTER = {"mIoU": False, "L/R confusion": True, "L/R coverage": False, "joint error": True}
 
 
 def _interval(lo: float, hi: float, digits: int = 2) -> str:
@@ -63,21 +62,8 @@ def detected(table: pd.DataFrame, arm: str) -> int:
 
 
 def effect(table: pd.DataFrame, arm: str, metric: str, digits: int = 2) -> str:
-    """``arm`` - control in ``metric`` as a phrase: mean, t interval at its Holm level, seeds, and the verdict
-    (better / worse, or no difference with the smallest detectable one)."""
-    if arm not in table.index:
-        return f"{metric}: not run yet"
-    row = table.loc[arm]
-    seeds, mean, f = int(row["seeds"]), row["mean diff"], f"+.{digits}f"
-    if math.isnan(row["lower"]):
-        return f"{metric} {mean:{f}} on {seeds} seed(s), no interval"
-    text = (f"{metric} {mean:{f}} (t interval {row['lower']:{f}} to {row['upper']:{f}} at the Holm level "
-            f"{100 * row['level']:.1f} %, {seeds} seeds)")
-    sign = detected(table, arm)
-    if sign == 0:
-        return f"{text}: no difference detected (smallest detectable {row['detectable']:.{digits}f})"
-    better = (sign < 0) == LOWER_IS_BETTER[metric]
-    return f"{text}: {'higher' if sign > 0 else 'lower'}, {'better' if better else 'worse'}, detected"
+    """``arm`` - control in ``metric`` as a phrase (:func:`lipkit.study_summary.describe`), or "not run yet"."""
+    return describe(table.loc[arm], metric, digits) if arm in table.index else f"{metric}: not run yet"
 
 
 def _regime(runs: dict, root: Path) -> str:
@@ -195,5 +181,5 @@ def fill_blocks(text: str, blocks: dict[str, str]) -> str:
     return text
 
 
-__all__ = ["LOWER_IS_BETTER", "README_METRICS", "detected", "effect", "fill_blocks", "findings", "markdown_table",
+__all__ = ["README_METRICS", "detected", "effect", "fill_blocks", "findings", "markdown_table",
            "readme_blocks"]

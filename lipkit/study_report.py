@@ -22,7 +22,7 @@ from lipkit.paper_results import PAPER_SSL_MIOU
 from lipkit.recipe import Recipe
 from lipkit.study import (ARMS, BASE_STEPS, BRANCH_SCHEDULE, BRANCH_STEPS, LEARNING_RATE, control_of, run_name, run_one,
                           study_dir)
-from lipkit.study_summary import paired_differences
+from lipkit.study_summary import describe, paired_differences
 
 POSITIVE_CONTROL = "flip_no_swap"
 
@@ -152,28 +152,20 @@ def rq4_table(tables: dict[str, pd.DataFrame], arms: tuple[str, ...] = ("paper",
             network = ARMS[arm].arch
             paper = PAPER_SSL_MIOU.get((label_set, network)) if arm.removeprefix("attention_") == "paper" else None
             rows.append({"label set": label_set, "network": network, "arm": arm, "seeds": int(row["seeds"]),
-                         "mean diff": row["mean diff"], "lower": row["lower"], "upper": row["upper"],
+                         "mean diff": row["mean diff"], "level": row["level"], "lower": row["lower"], "upper": row["upper"],
                          "detectable": row["detectable"], "paper's gain": paper[1] - paper[0] if paper else math.nan})
     return pd.DataFrame(rows).set_index(["label set", "network", "arm"]) if rows else pd.DataFrame()
 
 
 def rq4_sentences(table: pd.DataFrame) -> list[str]:
-    """One sentence per row of :func:`rq4_table`: does the interval include 0, and the paper's gain beside it."""
+    """One sentence per row of :func:`rq4_table`: its mIoU difference (:func:`lipkit.study_summary.describe`) and
+    the paper's gain beside it."""
     lines = []
     for (label_set, network, arm), row in table.iterrows():
-        seeds = int(row["seeds"])  # iterrows gives a float Series
-        if math.isnan(row["lower"]):
-            found = f"{row['mean diff']:+.2f} points on {seeds} seed(s), no interval yet"
-        elif row["lower"] > 0 or row["upper"] < 0:
-            found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, "
-                     f"{seeds} seeds): a difference detected, {'a gain' if row['lower'] > 0 else 'a loss'}")
-        else:
-            found = (f"{row['mean diff']:+.2f} points (interval {row['lower']:+.2f} to {row['upper']:+.2f}, {seeds} "
-                     f"seeds): no difference detected (smallest detectable: {row['detectable']:.2f} points)")
         gain = row["paper's gain"]
         paper = ("the paper has no such row" if math.isnan(gain)
                  else f"the paper reports {gain:+.2f} on real {label_set} images (unverified)")
-        lines.append(f"SynthLIP with {label_set} labels, {network}, {arm} - control, mIoU: {found}; {paper}.")
+        lines.append(f"SynthLIP with {label_set} labels, {network}, {arm} - control: {describe(row, 'mIoU')}; {paper}.")
     return lines
 
 

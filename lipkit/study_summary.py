@@ -32,6 +32,7 @@ from lipkit.study_stats import (holm_intervals, miou_of, paired_t_interval, pool
 
 STUDY_LABEL_SETS: dict[int, LabelSet] = {ls.num_classes: ls for ls in (LIP, PASCAL_PERSON_PART)}  # by class count
 NOT_APPLICABLE = "not applicable: no finite value (e.g. left/right metrics on a label set without left/right)"
+LOWER_IS_BETTER = {"mIoU": False, "L/R confusion": True, "L/R coverage": False, "joint error": True}
 
 
 def label_set_of_matrix(matrix: np.ndarray) -> LabelSet:
@@ -185,5 +186,21 @@ def class_differences(runs: dict[tuple[str, int], dict], arm: str, level: float 
     return pd.DataFrame(rows).set_index("class")
 
 
-__all__ = ["METRICS", "NOT_APPLICABLE", "STUDY_LABEL_SETS", "class_differences", "label_set_of_matrix", "load_runs",
+def describe(row: pd.Series, metric: str, digits: int = 2) -> str:
+    """One row of :func:`summary_table` in words: ``metric``'s mean arm - control, its t interval at its (Holm) level
+    and seeds, and the verdict: higher / lower and better / worse for the metric, or no difference with the smallest
+    detectable one. The one phrasing of an arm's effect in the README's findings and notebook 04's RQ4."""
+    seeds, mean, f = int(row["seeds"]), row["mean diff"], f"+.{digits}f"
+    if math.isnan(row["lower"]):
+        return f"{metric} {mean:{f}} on {seeds} seed(s), no interval"
+    text = (f"{metric} {mean:{f}} (t interval {row['lower']:{f}} to {row['upper']:{f}} at the Holm level "
+            f"{100 * row['level']:.1f} %, {seeds} seeds)")
+    if row["lower"] <= 0 <= row["upper"]:
+        return f"{text}: no difference detected (smallest detectable {row['detectable']:.{digits}f})"
+    higher = row["lower"] > 0
+    better = higher != LOWER_IS_BETTER[metric]
+    return f"{text}: {'higher' if higher else 'lower'}, {'better' if better else 'worse'}, detected"
+
+
+__all__ = ["LOWER_IS_BETTER", "METRICS", "NOT_APPLICABLE", "STUDY_LABEL_SETS", "class_differences", "describe", "label_set_of_matrix", "load_runs",
            "lr_confusion_of", "lr_coverage_of", "paired_differences", "summary_table", "view_table"]

@@ -78,13 +78,14 @@ def test_rerun_keeps_a_run_scored_at_the_asked_steps(tmp_path, monkeypatch):
 
 
 def _summary(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["arm", "seeds", "mean diff", "lower", "upper", "detectable"]).set_index("arm")
+    return pd.DataFrame(rows, columns=["arm", "seeds", "mean diff", "level", "lower", "upper", "detectable"]).set_index("arm")
 
 
 def test_rq4_puts_each_label_sets_interval_beside_the_papers_gain():
-    lip = _summary([("paper", 5, -0.9, -1.5, -0.3, 0.4), ("normalized", 5, 0.1, -0.3, 0.5, 0.4),
-                    ("attention_paper", 4, 0.2, -0.6, 1.0, 0.8), ("shuffled", 4, 0.0, -1.0, 1.0, 0.9)])
-    pascal = _summary([("paper", 3, 0.5, float("nan"), float("nan"), float("nan"))])
+    lip = _summary([("paper", 5, -0.9, 0.99, -1.5, -0.3, 0.4), ("normalized", 5, 0.1, 0.98, -0.3, 0.5, 0.4),
+                    ("attention_paper", 4, 0.2, 0.95, -0.6, 1.0, 0.8), ("shuffled", 4, 0.0, 0.95, -1.0, 1.0, 0.9)])
+    nan = float("nan")
+    pascal = _summary([("paper", 1, 0.5, nan, nan, nan, nan)])
     table = study_report.rq4_table({"LIP": lip, "PASCAL-Person-Part": pascal})
     assert [k[2] for k in table.index] == ["paper", "normalized", "attention_paper", "paper"]  # shuffled: not an RQ4 arm
     # the paper's gains are differences of its table (41.64 -> 42.44, 42.92 -> 44.73), only beside the paper arm;
@@ -93,7 +94,10 @@ def test_rq4_puts_each_label_sets_interval_beside_the_papers_gain():
     assert table.loc[("LIP", "attention", "attention_paper"), "paper's gain"] == pytest.approx(1.81)
     assert table["paper's gain"].isna().tolist() == [False, True, False, True]
     lines = study_report.rq4_sentences(table)
-    assert "a difference detected, a loss" in lines[0] and "the paper reports +0.80 on real LIP images" in lines[0]
-    assert "no difference detected (smallest detectable: 0.40 points)" in lines[1] and "no such row" in lines[1]
+    # the README's phrasing (study_summary.describe): lower mIoU is worse
+    assert lines[0] == ("SynthLIP with LIP labels, deeplabv2, paper - control: mIoU -0.90 (t interval -1.50 to -0.30 "
+                        "at the Holm level 99.0 %, 5 seeds): lower, worse, detected; the paper reports +0.80 on real "
+                        "LIP images (unverified).")
+    assert "no difference detected (smallest detectable 0.40)" in lines[1] and "no such row" in lines[1]
     assert lines[3].startswith("SynthLIP with PASCAL-Person-Part labels, deeplabv2, paper - control")
-    assert "+0.50 points on 3 seed(s), no interval yet" in lines[3] and "(interval -1.50 to -0.30, 5 seeds)" in lines[0]
+    assert "mIoU +0.50 on 1 seed(s), no interval" in lines[3]
