@@ -114,7 +114,30 @@ def _views(runs: dict, arm: str) -> str:
                      for _, r in views.iterrows())
 
 
-def _rq4_labels(pascal_root: Path) -> str:
+def carry_over(lip: pd.DataFrame, pascal: pd.DataFrame, arm: str = "paper") -> str:
+    """Does ``arm``'s mIoU verdict on LIP's labels (``lip``) hold with PASCAL's (``pascal``)? From the two intervals' signs;
+    a PASCAL null is weighed against the LIP effect's size through PASCAL's smallest detectable difference."""
+    if arm not in pascal.index or math.isnan(pascal.loc[arm, "lower"]):
+        return f"Whether the {arm} arm's LIP-label result carries over cannot be told yet (no PASCAL interval)."
+    on_lip, on_pascal = detected(lip, arm), detected(pascal, arm)
+    word = {1: "higher", -1: "lower"}
+    if on_lip and on_lip == on_pascal:
+        return f"The LIP-label result carries over: with both label sets the {arm} arm's mIoU is {word[on_lip]} than the control's."
+    if on_lip and on_pascal:
+        return f"The LIP-label result reverses: {word[on_lip]} mIoU with LIP's labels, {word[on_pascal]} with PASCAL's."
+    if on_pascal:
+        return (f"With PASCAL's labels the {arm} arm's mIoU is {word[on_pascal]} than the control's; with LIP's no "
+                "difference was detected.")
+    size, detectable = abs(lip.loc[arm, "mean diff"]), pascal.loc[arm, "detectable"]
+    if not on_lip:
+        return "Neither label set shows a detected mIoU difference."
+    reach = ("so an effect the size of LIP's would have been detected: it does not carry over" if detectable <= size
+             else "too coarse to tell whether an effect the size of LIP's carries over")
+    return (f"With PASCAL's labels no difference is detected (smallest detectable {detectable:.2f} against LIP's "
+            f"{size:.2f}), {reach}.")
+
+
+def _rq4_labels(pascal_root: Path, lip_miou: pd.DataFrame) -> str:
     runs = load_runs(pascal_root) if pascal_root.is_dir() else {}
     if not runs:
         return ("**RQ4, another label set.** Not run yet: `python -m lipkit study --profile synthlip-pascal` "
@@ -123,8 +146,9 @@ def _rq4_labels(pascal_root: Path) -> str:
     parts = [f"{arm} - control: {effect(miou, arm, 'mIoU')}; {effect(joint, arm, 'joint error', 3)}"
              for arm in miou.index]
     return ("**RQ4, another label set** (the same SynthLIP people with PASCAL-Person-Part's 7 labels and its six "
-            f"joints, DeepLabV2): {'; '.join(parts)}. The paper reports {_paper_gain('attention', 'PASCAL-Person-Part'):+.2f}"
-            " with Attention-to-Scale on real PASCAL-Person-Part (unverified).")
+            f"joints, DeepLabV2): {'; '.join(parts)}. {carry_over(lip_miou, miou)} The paper reports "
+            f"{_paper_gain('attention', 'PASCAL-Person-Part'):+.2f} with Attention-to-Scale on real PASCAL-Person-Part "
+            "(unverified).")
 
 
 def findings(tables: dict[str, pd.DataFrame], root: Path | None = None, pascal_root: Path | None = None,
@@ -157,7 +181,7 @@ def findings(tables: dict[str, pd.DataFrame], root: Path | None = None, pascal_r
              f"normalized - control: {effect(miou, 'attention_normalized', 'mIoU')}.",
              f"**The machinery.** {released_check(root)}."]
     if label_sets:
-        lines.insert(-1, _rq4_labels(pascal_root or study_dir(SYNTHLIP_PASCAL)))
+        lines.insert(-1, _rq4_labels(pascal_root or study_dir(SYNTHLIP_PASCAL), miou))
     return [f"- {line}" for line in lines]
 
 
@@ -181,5 +205,5 @@ def fill_blocks(text: str, blocks: dict[str, str]) -> str:
     return text
 
 
-__all__ = ["README_METRICS", "detected", "effect", "fill_blocks", "findings", "markdown_table",
+__all__ = ["README_METRICS", "carry_over", "detected", "effect", "fill_blocks", "findings", "markdown_table",
            "readme_blocks"]

@@ -46,6 +46,25 @@ def test_the_papers_gain_is_placed_against_our_interval():
     assert "lies below" in study_readme._against_paper(table, "paper", -2.0)
 
 
+@pytest.mark.parametrize("pascal, says", [
+    ((-0.5, -1.0, -0.1, 0.3), "carries over: with both label sets the paper arm's mIoU is lower"),
+    ((+0.5, +0.1, +1.0, 0.3), "reverses: lower mIoU with LIP's labels, higher with PASCAL's"),
+    # LIP's effect is 0.90: a PASCAL null with smallest detectable 0.30 would have seen it, one with 1.20 could not
+    ((0.0, -0.3, 0.3, 0.30), "smallest detectable 0.30 against LIP's 0.90), so an effect the size of LIP's would "
+                             "have been detected: it does not carry over"),
+    ((0.0, -1.0, 1.0, 1.20), "too coarse to tell"),
+    ((0.2, math.nan, math.nan, math.nan), "cannot be told yet"),
+])
+def test_carry_over_compares_the_two_label_sets_intervals(pascal, says):
+    lip = _table([("paper", 5, -0.9, 0.99, -1.5, -0.3, 0.4)])
+    mean, lower, upper, detectable = pascal
+    assert says in study_readme.carry_over(lip, _table([("paper", 5, mean, 0.99, lower, upper, detectable)]))
+    lip_null = _table([("paper", 5, 0.1, 0.99, -0.2, 0.4, 0.4)])
+    assert study_readme.carry_over(lip_null, _table([("paper", 5, 0.1, 0.99, -0.2, 0.4, 0.4)])).startswith("Neither")
+    assert "with LIP's no difference" in study_readme.carry_over(
+        lip_null, _table([("paper", 5, 0.9, 0.99, 0.3, 1.5, 0.4)]))
+
+
 def test_markdown_table_and_blocks_rewrite_only_between_their_markers():
     table = pd.DataFrame([("paper", 5, -0.9, 0.99, -1.5, -0.3, 0.4, -1.2, -0.6), ("soft", 1, 0.1) + (float("nan"),) * 6],
                          columns=["arm", "seeds", "mean diff", "level", "lower", "upper", "detectable", "images lower",
