@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 test: test-unit test-notebooks
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 tests $(PYTEST_ARGS)
 
 test-notebooks: $(STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \

@@ -140,7 +140,7 @@ def what_this_shows(report: Mapping[str, Any], summary: Mapping[str, Any] | None
              f"{100 * native['silhouette_iou']:.1f}% / {100 * native['mean_iou']:.1f}% at the photo's own size: "
              "the scale a network learnt matters as much as what it learnt."]
     if summary and summary["n"]:
-        lines.append(f"Transfer: {summary['n']} seeds x {len(ARMS)} arms, {', '.join(map(str, summary['steps']))} steps "
+        lines.append(f"Transfer: {summary['n']} seeds x {len(ARMS)} arms, {', '.join(f'{s:,}' for s in summary['steps'])} steps "
                      f"each on {train_images} CCP train photos; " + " ".join(transfer_sentences(summary)))
     else:
         lines.append(transfer_sentences(summary)[0])
@@ -149,7 +149,7 @@ def what_this_shows(report: Mapping[str, Any], summary: Mapping[str, Any] | None
                      f"little optimistic): silhouette IoU {100 * ccp_model['full_size']['silhouette_iou']:.1f}%, "
                      f"mIoU {100 * ccp_model['full_size']['mean_iou']:.1f}%.")
     lines.append("Not shown: anything about the structure-sensitive loss (CCP has no left/right, so no mirror pair "
-                 "to confuse), about real LIP (CCP is one person per photo, upright, full body, on a street), or about "
+                 "to confuse), about real LIP (CCP is one main person per photo, upright, full body, on a street), or about "
                  "large networks (a ResNet-18 at width 0.25, from scratch, on a CPU budget). Val (100 photos) is the "
                  "only held-out split, and a few classes occur in only 1-5 of its photos, so their IoUs are anecdotes.")
     return lines
@@ -180,9 +180,10 @@ def readme_lines(report: Mapping[str, Any], summary: Mapping[str, Any] | None,
     if summary and summary["n"]:
         lines.append(f"- **Does SynthLIP pretraining help on real photos?** `python -m lipkit transfer` trained DeepLabV2 "
                      f"on the {train_images} CCP train photos from scratch and from the shipped SynthLIP weights (trunk, "
-                     f"ASPP, and the classifier rows of mapped classes), {', '.join(map(str, summary['steps']))} steps, "
+                     f"ASPP, and the classifier rows of mapped classes), {', '.join(f'{s:,}' for s in summary['steps'])} steps, "
                      f"same batches, {summary['n']} seeds, paired; scored on the full-size val photos. "
-                     + " ".join(transfer_sentences(summary)))
+                     + " ".join(transfer_sentences(summary)) + " Measured at this step budget: it says nothing "
+                     "about how the gap behaves with longer training.")
     else:
         lines.append("- **Does SynthLIP pretraining help on real photos?** " + transfer_sentences(summary)[0])
     if ccp_model is not None:

@@ -289,10 +289,10 @@ def test_shipped_ccp_config_rerun_reproduces_the_logged_losses(folder, tmp_path,
     if config.init_checkpoint:
         tr.write_init_weights(paths.resolve(config.init_checkpoint))
     config.out_dir, config.progress = str(tmp_path / "rerun"), False
-    fit(config, stop_after=2 * config.log_every)
-    rerun, logged = ([x for x in map(json.loads, path.read_text().splitlines()) if x["kind"] == "train"][:2]
+    fit(config, stop_after=config.log_every)  # one logged window: CI time (the study's reruns check longer ones)
+    rerun, logged = ([x for x in map(json.loads, path.read_text().splitlines()) if x["kind"] == "train"][:1]
                      for path in (tmp_path / "rerun" / "metrics.jsonl", folder / "metrics.jsonl"))
-    assert len(rerun) == len(logged) == 2
+    assert len(rerun) == len(logged) == 1
     exact, floats = ("kind", "step", "epoch", "lr", "images"), ("loss", "ce", "joint_error")
     assert [{k: x[k] for k in exact} for x in rerun] == [{k: x[k] for k in exact} for x in logged]
     values, expected = [[x[k] for k in floats] for x in rerun], [[x[k] for k in floats] for x in logged]

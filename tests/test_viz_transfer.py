@@ -54,7 +54,7 @@ def test_readme_lines_carry_the_files_numbers():
     lines = vt.readme_lines(report, _summary([5.0, 2.0, 8.0], [4.0, 4.0, 1.0]), model, train_images=903)
     assert len(lines) == 3 and all(line.startswith("- **") for line in lines)
     assert "**17.7 % mIoU, 59.7 % silhouette IoU**" in lines[0] and "6.6 % and 21.0 %" in lines[0]
-    assert "903 CCP train photos" in lines[1] and "2016 steps" in lines[1] and "3 seeds" in lines[1]
+    assert "903 CCP train photos" in lines[1] and "2,016 steps" in lines[1] and "3 seeds" in lines[1]
     assert "+5.00 points (95% CI" in lines[1]
     assert "**80.0 % silhouette IoU, 40.0 % mIoU**" in lines[2] and "synthlip_s1" in lines[2] and "skin 50.0" in lines[2]
     not_run = vt.readme_lines(report, None, None, train_images=903)
