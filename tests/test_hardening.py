@@ -39,7 +39,7 @@ import torch
 import lipkit.ssl
 import lipkit.training.build
 from nbfactory import make_notebook
-from lipkit import paths, pipeline
+from lipkit import paths, pipeline, recipe
 from lipkit.cli import main
 from lipkit.pipeline import reproduce
 from lipkit.training import TrainConfig
@@ -329,10 +329,15 @@ def _two_smoke_runs(tmp_path: Path) -> list[str]:
     notebooks = sorted(p.name for p in paths.NOTEBOOKS_DIR.glob("*.ipynb") if pipeline.NOTEBOOK_PATTERN.match(p.name))
     if not notebooks:
         pytest.skip("no numbered notebooks yet")
+    # Notebook 04's re-run reads the study's SynthLIP (10,000 images): made once here and shared read-only, as
+    # each home generating its own cost this test about 100 s of its 5.5 min in CI (generation: test_synth)
+    study_data = recipe.ensure_synthlip(recipe.profile_recipe("synthlip"))
     procs = []
-    for run in ("a", "b"):  # two independent homes: own SynthLIP, runs/ and figures/
+    for run in ("a", "b"):  # two independent homes: own smoke SynthLIP, runs/ and figures/
         home = tmp_path / run
         (home / "notebooks").mkdir(parents=True)
+        (home / "data").mkdir()
+        (home / "data" / study_data.name).symlink_to(study_data, target_is_directory=True)
         for name in notebooks:
             shutil.copy2(paths.NOTEBOOKS_DIR / name, home / "notebooks" / name)
         for shipped in ("configs", "checkpoints", "results"):  # notebooks read shipped configs, baselines, results
@@ -364,7 +369,7 @@ def _assert_same_checked_outputs(tmp_path: Path, notebooks: list[str]) -> None:
     assert n_checked >= 1, "no # NBVAL_CHECK_OUTPUT cells found"
 
 
-@pytest.mark.slow  # every notebook twice, side by side on one thread each: about 1 minute on 2 idle cores
+@pytest.mark.slow  # every notebook twice, side by side on one thread each: about 4 minutes on 2 idle cores
 def test_two_smoke_pipeline_runs_give_identical_checked_outputs(tmp_path: Path) -> None:
     _assert_same_checked_outputs(tmp_path, _two_smoke_runs(tmp_path))
 
