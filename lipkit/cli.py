@@ -437,13 +437,14 @@ def _transfer_summary(places: Any) -> int:
 
 
 def _transfer_readme(path: Path, places: Any) -> int:
-    from lipkit import transfer as tr, viz_transfer as vt
+    from lipkit import transfer as tr, viz_transfer as vt  # only this action writes the README's CCP block
     from lipkit.study_readme import fill_blocks
+    from lipkit.training import atomic_write_text
 
     try:
         text = path.read_text()
         block = vt.readme_block(places.results, tr.shipped_dir() / "scores.json")
-        path.write_text(fill_blocks(text, {"ccp:results": "\n".join(block)}))
+        atomic_write_text(path, fill_blocks(text, {"ccp:results": "\n".join(block)}))
     except (OSError, ValueError) as exc:
         print(f"transfer: {path}: {exc}")
         return 2
