@@ -18,7 +18,7 @@ view) and ``images.npz`` (each image's confusion matrix and joint error, for boo
 RQ4 across datasets: ``study --profile synthlip-pascal`` runs the same design (steps, rates, branch, protocol)
 on the same SynthLIP people written with PASCAL-Person-Part's 7 labels (``recipe.SYNTHLIP_PASCAL``), with
 PASCAL's six joints, into ``results/ssl_study_pascal/`` (trained under ``runs/ssl_study_pascal/``); by default
-its core arms :data:`PASCAL_ARMS`. Arms that change left/right handling do not apply there (no left/right classes).
+every DeepLabV2 arm that applies (:data:`PASCAL_ARMS`). Arms that change left/right handling do not apply there (no left/right classes).
 """
 
 from __future__ import annotations
@@ -82,8 +82,10 @@ ARMS: dict[str, Arm] = {
 }
 
 
-# The PASCAL study's default arms (RQ4 across datasets): the core ones; any DeepLabV2 arm but flip_no_swap applies
-PASCAL_ARMS = ("control", "paper", "normalized")
+# The PASCAL study's default arms (RQ4 across datasets): every DeepLabV2 arm that applies (flip_no_swap needs
+# left/right). The issue asked for the core three and the others if its 3-hour budget allowed; at about 5 min per run
+# on one core it did, and they were named here before the PASCAL plan (Holm over all of them) was written.
+PASCAL_ARMS = ("control", "paper", "normalized", "lr_matched", "shuffled", "soft", "released")
 
 
 def control_of(arm: str) -> str:
