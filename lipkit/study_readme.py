@@ -18,7 +18,7 @@ import pandas as pd
 from lipkit.paper_results import PAPER_SSL_MIOU
 from lipkit.recipe import SYNTHLIP_PASCAL
 from lipkit.study import BASE_STEPS, BRANCH_STEPS, study_dir
-from lipkit.study_plan import MIN_CONTROL_MOVE, base_scores_path
+from lipkit.study_plan import MIN_CONTROL_MOVE, base_scores_path, read_plan
 from lipkit.study_report import POSITIVE_CONTROL, control_moves, released_check
 from lipkit.study_summary import describe, load_runs, summary_table, view_table
 
@@ -66,17 +66,24 @@ def effect(table: pd.DataFrame, arm: str, metric: str, digits: int = 2) -> str:
     return describe(table.loc[arm], metric, digits) if arm in table.index else f"{metric}: not run yet"
 
 
-def _regime(runs: dict, root: Path) -> str:
+def _control_gain(runs: dict, root: Path) -> str:
+    """How far each DeepLabV2 control moved over the branch, against the base by the same protocol, and the rule."""
     path = base_scores_path("deeplabv2", root)  # read only: the README never trains or scores
     if not path.is_file():
-        return f"**The regime.** {path} is missing: run `python -m lipkit study --base`."
+        return f"{path} is missing: run `python -m lipkit study --base`."
     moves = control_moves(runs, json.loads(path.read_text()))
+    if moves.empty:
+        return "No control run has finished yet."
     gains = moves["gain"]
     holds = gains.min() >= MIN_CONTROL_MOVE
-    return (f"**The regime.** Each DeepLabV2 control gains {gains.min():+.2f} to {gains.max():+.2f} mIoU points over "
+    return (f"Each DeepLabV2 control gains {gains.min():+.2f} to {gains.max():+.2f} mIoU points over "
             f"the base ({moves['base mIoU'].iloc[0]:.2f} %) in its {BRANCH_STEPS:,} branch steps ({len(gains)} seeds); "
             f"the design asks for {MIN_CONTROL_MOVE:g}: " + ("a loss has room to act." if holds
                                                              else "the rule FAILS, a loss may have no room to act."))
+
+
+def _regime(runs: dict, root: Path) -> str:
+    return f"**The regime.** {_control_gain(runs, root)}"
 
 
 def _mechanism(miou: pd.DataFrame) -> str:
@@ -86,10 +93,12 @@ def _mechanism(miou: pd.DataFrame) -> str:
                (False, True): "the smaller step, not the re-weighting, carries the paper arm's change.",
                (True, True): "both the re-weighting and the smaller step change mIoU.",
                (False, False): "neither half alone is detected."}[(reweight != 0, step != 0)]
+    others = [f"{arm} ({what}): {effect(miou, arm, 'mIoU')}" for arm, what in
+              (("shuffled", "the same weights, unlinked from each image"), ("soft", "lipkit's differentiable joint term"))
+              if arm in miou.index]  # a study that did not plan them (the PASCAL one) says nothing of them
     return (f"**What carries it.** normalized (the re-weighting alone): {effect(miou, 'normalized', 'mIoU')}; "
-            f"lr_matched (the smaller step alone): {effect(miou, 'lr_matched', 'mIoU')}. So {meaning} "
-            f"shuffled (the same weights, unlinked from each image): {effect(miou, 'shuffled', 'mIoU')}; "
-            f"soft (lipkit's differentiable joint term): {effect(miou, 'soft', 'mIoU')}.")
+            f"lr_matched (the smaller step alone): {effect(miou, 'lr_matched', 'mIoU')}. So {meaning}"
+            + (f" {'; '.join(others)}." if others else ""))
 
 
 def _paper_gain(network: str, label_set: str = "LIP") -> float:
@@ -137,18 +146,38 @@ def carry_over(lip: pd.DataFrame, pascal: pd.DataFrame, arm: str = "paper") -> s
             f"{size:.2f}), {reach}.")
 
 
-def _rq4_labels(pascal_root: Path, lip_miou: pd.DataFrame) -> str:
+def _plan_line(root: Path) -> str:
+    """The PASCAL plan (``plan.json``, written from its pilot before the other runs) in one sentence."""
+    plan = read_plan(root)
+    if not plan or "mIoU" not in plan["metrics"]:
+        return "No plan yet: `python -m lipkit study --profile synthlip-pascal --plan` after its pilot."
+    m = plan["metrics"]["mIoU"]
+    return (f"Its plan, written from the pilot ({', '.join(plan['pilot_runs'])}) before the other runs: paper - control "
+            f"varied by {m['sd']:.2f} points (sd over {len(m['pilot_differences'])} seeds), so {m['seeds_needed']} "
+            f"seeds detect {plan['delta_points']:g} mIoU points at alpha {plan['alpha']:g} with power {plan['power']:g} "
+            f"({m['seeds_needed_holm_worst_case']} at Holm's worst case over {plan['holm_arms']} arms); it runs "
+            f"{plan['seeds_planned']}.")
+
+
+def _rq4_labels(pascal_root: Path, lip_miou: pd.DataFrame) -> list[str]:
+    """RQ4 across label sets: the paper arm on PASCAL's labels beside LIP's and the paper's gain; then the same
+    checks and mechanism arms as the LIP study."""
     runs = load_runs(pascal_root) if pascal_root.is_dir() else {}
     if not runs:
-        return ("**RQ4, another label set.** Not run yet: `python -m lipkit study --profile synthlip-pascal` "
-                "(the same people with PASCAL-Person-Part's labels).")
+        return ["**RQ4, another label set.** Not run yet: `python -m lipkit study --profile synthlip-pascal` "
+                "(the same people with PASCAL-Person-Part's labels)."]
     miou, joint = (summary_table(m, pascal_root, bootstrap=0) for m in ("mIoU", "joint error"))
-    parts = [f"{arm} - control: {effect(miou, arm, 'mIoU')}; {effect(joint, arm, 'joint error', 3)}"
-             for arm in miou.index]
-    return ("**RQ4, another label set** (the same SynthLIP people with PASCAL-Person-Part's 7 labels and its six "
-            f"joints, DeepLabV2): {'; '.join(parts)}. {carry_over(lip_miou, miou)} The paper reports "
+    images = next(iter(runs.values()))["num_images"]
+    head = (f"**RQ4, another label set** (the same SynthLIP people with PASCAL-Person-Part's 7 labels and its six "
+            f"joints, DeepLabV2, the same design; {len(runs)} runs, each scored on the same {images} val images)")
+    checks = [f"**RQ4 on PASCAL's labels: the regime, the plan, the mechanism.** {_control_gain(runs, pascal_root)}",
+              _plan_line(pascal_root), _mechanism(miou).removeprefix("**What carries it.** "),
+              f"{released_check(pascal_root)}. No positive control applies: PASCAL's parts have no left and right, so a "
+              "flip that does not swap them trains like the control."]
+    return [f"{head}: paper - control: {effect(miou, 'paper', 'mIoU')}; {effect(joint, 'paper', 'joint error', 3)}; "
+            f"normalized - control: {effect(miou, 'normalized', 'mIoU')}. {carry_over(lip_miou, miou)} The paper reports "
             f"{_paper_gain('attention', 'PASCAL-Person-Part'):+.2f} with Attention-to-Scale on real PASCAL-Person-Part "
-            "(unverified).")
+            "(unverified).", " ".join(checks)]
 
 
 def findings(tables: dict[str, pd.DataFrame], root: Path | None = None, pascal_root: Path | None = None,
@@ -181,7 +210,7 @@ def findings(tables: dict[str, pd.DataFrame], root: Path | None = None, pascal_r
              f"normalized - control: {effect(miou, 'attention_normalized', 'mIoU')}.",
              f"**The machinery.** {released_check(root)}."]
     if label_sets:
-        lines.insert(-1, _rq4_labels(pascal_root or study_dir(SYNTHLIP_PASCAL), miou))
+        lines[-1:-1] = _rq4_labels(pascal_root or study_dir(SYNTHLIP_PASCAL), miou)
     return [f"- {line}" for line in lines]
 
 

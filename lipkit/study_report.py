@@ -157,6 +157,20 @@ def rq4_table(tables: dict[str, pd.DataFrame], arms: tuple[str, ...] = ("paper",
     return pd.DataFrame(rows).set_index(["label set", "network", "arm"]) if rows else pd.DataFrame()
 
 
+def label_set_panels(studies: dict[str, tuple[dict[str, pd.DataFrame], dict[tuple[str, int], dict]]], arms: list[str],
+                     metrics: tuple[str, ...] = ("mIoU", "joint error")) -> tuple[dict, dict]:
+    """The panels of :func:`lipkit.viz_study.difference_forest` that set label sets side by side: per metric and label
+    set (key of ``studies``: its ``summary_table`` per metric and its runs), ``"<metric> (<label set> labels)"`` ->
+    that table restricted to ``arms``, and the same keys -> arm -> per-seed paired differences."""
+    tables, seeds = {}, {}
+    for metric in metrics:
+        for name, (summaries, runs) in studies.items():
+            key = f"{metric} ({name} labels)"
+            tables[key] = summaries[metric].loc[[a for a in summaries[metric].index if a in arms]]
+            seeds[key] = {a: [d for _, d in pairs] for a, pairs in paired_differences(runs, metric).items() if a in arms}
+    return tables, seeds
+
+
 def rq4_sentences(table: pd.DataFrame) -> list[str]:
     """One sentence per row of :func:`rq4_table`: its mIoU difference (:func:`lipkit.study_summary.describe`) and
     the paper's gain beside it."""
@@ -170,4 +184,4 @@ def rq4_sentences(table: pd.DataFrame) -> list[str]:
 
 
 __all__ = ["POSITIVE_CONTROL", "agreement_sentence", "conclusion", "control_moves", "design_sentence", "design_table",
-           "log_agreement", "progress_table", "released_check", "rerun", "rq4_sentences", "rq4_table"]
+           "label_set_panels", "log_agreement", "progress_table", "released_check", "rerun", "rq4_sentences", "rq4_table"]

@@ -21,7 +21,8 @@ def difference_forest(tables: Mapping[str, pd.DataFrame], seeds: Mapping[str, Ma
                       title: str = "") -> Figure:
     """One panel per metric: each arm's paired difference to its control (dot), its Holm-level t interval over seeds
     (thick bar), the bootstrap interval over val images where computed (thin bar below) and each seed's difference
-    (grey dots). ``tables``: metric -> ``summary_table``; ``seeds``: metric -> arm -> per-seed differences."""
+    (grey dots). ``tables``: metric -> ``summary_table``; ``seeds``: metric -> arm -> per-seed differences. A key may
+    qualify its metric in brackets, ``"mIoU (PASCAL labels)"``, to set two studies side by side."""
     if not tables:
         raise ValueError("difference_forest needs at least one summary table")
     arms = list(dict.fromkeys(a for t in tables.values() for a in t.index))
@@ -40,7 +41,7 @@ def difference_forest(tables: Mapping[str, pd.DataFrame], seeds: Mapping[str, Ma
             for d in (seeds or {}).get(metric, {}).get(arm, []):
                 ax.plot(d, y - 0.2, ".", color="0.55", markersize=4)
         ax.axvline(0, color="0.2", linewidth=0.8)
-        ax.set_xlabel(f"arm - control, {_UNITS.get(metric, metric)}", fontsize=8)
+        ax.set_xlabel(f"arm - control, {_UNITS.get(metric.split(' (')[0], metric)}", fontsize=8)
         ax.set_title(metric, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(arms)), arms, fontsize=8)

@@ -104,13 +104,13 @@ def test_flip_no_swap_does_not_apply_without_left_right_and_the_cli_says_so(caps
     assert len(out.strip().splitlines()) == 1 and "does not apply" in out
 
 
-def test_the_pascal_study_plans_every_arm_that_applies_and_the_seeds_asked(capsys):
-    deeplab = [a for a in study.ARMS if study.ARMS[a].arch == "deeplabv2"]
-    assert study.study_arms(PASCAL) == list(study.PASCAL_ARMS) == [a for a in deeplab if a != "flip_no_swap"]
+def test_the_pascal_study_plans_its_arms_and_the_seeds_asked(capsys):
+    assert study.study_arms(PASCAL) == list(study.PASCAL_ARMS) == ["control", "paper", "normalized", "lr_matched", "released"]
+    assert all(study.applies(a, PASCAL) and study.ARMS[a].arch == "deeplabv2" for a in study.PASCAL_ARMS)
     assert study.study_arms() == list(study.ARMS) and study.planned_runs() == study.planned_runs(list(study.ARMS))
     runs = study.planned_runs(recipe=PASCAL)
-    assert runs[:3] == [("control", 0), ("paper", 0), ("normalized", 0)] and len(runs) == 4 * 5 + 2 * 4 + 1
-    assert len(study.planned_runs(recipe=PASCAL, seeds=7)) == 7 * 7
+    assert runs[:3] == [("control", 0), ("paper", 0), ("normalized", 0)] and len(runs) == 4 * 5 + 1
+    assert len(study.planned_runs(recipe=PASCAL, seeds=7)) == 5 * 7
     assert cli(["study", "--profile", "synthlip-pascal", "--list", "--seeds", "2"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert names == [f"{arm}_s{seed}" for seed in range(2) for arm in study.PASCAL_ARMS]
@@ -172,13 +172,25 @@ def test_the_summary_reads_pascal_runs_and_left_right_is_not_applicable(pascal_r
     assert math.isnan(study_summary.lr_confusion_of(np.eye(7))) and study_summary.lr_confusion_of(np.eye(20)) == 0
     with pytest.raises(ValueError, match="5 x 5"):
         study_summary.lr_confusion_of(np.eye(5))
-    assert list(study_report.progress_table(runs, study.study_arms(PASCAL))["finished"]) == [3, 3, 3, 0, 0, 0, 0]
+    assert list(study_report.progress_table(runs, study.study_arms(PASCAL))["finished"]) == [3, 3, 3, 0, 0]
+
+
+def test_label_set_panels_set_the_studies_side_by_side_on_the_arms_both_ran(pascal_root):
+    runs = study_summary.load_runs(pascal_root)
+    summaries = {m: study_summary.summary_table(m, pascal_root, bootstrap=0) for m in ("mIoU", "joint error")}
+    tables, seeds = study_report.label_set_panels({"LIP": (summaries, runs), "PASCAL": (summaries, runs)}, ["paper"])
+    assert list(tables) == ["mIoU (LIP labels)", "mIoU (PASCAL labels)", "joint error (LIP labels)",
+                            "joint error (PASCAL labels)"] == list(seeds)
+    assert all(list(t.index) == ["paper"] for t in tables.values())  # normalized is not among the arms asked for
+    by_hand = [100 * (runs[("paper", s)]["mean_iou"] - runs[("control", s)]["mean_iou"]) for s in range(3)]
+    assert seeds["mIoU (PASCAL labels)"] == {"paper": pytest.approx(by_hand)}
+    assert seeds["joint error (LIP labels)"]["paper"] == pytest.approx([0.001 * m * m for m in (2, 3, 4)])
 
 
 def test_the_pascal_plan_is_made_on_miou_with_holm_over_its_own_arms(pascal_root):
     runs = {k: v for k, v in study_summary.load_runs(pascal_root).items() if k[0] in ("control", "paper")}
     plan = study_plan.power_plan(runs, {"mean_iou": 0.5}, arms=study.study_arms(PASCAL))
-    assert plan["holm_arms"] == 5 and plan["not_applicable"] == ["L/R confusion"] and list(plan["metrics"]) == ["mIoU"]
+    assert plan["holm_arms"] == 3 and plan["not_applicable"] == ["L/R confusion"] and list(plan["metrics"]) == ["mIoU"]
     assert plan["seeds_planned"] >= study_plan.MIN_SEEDS
     assert any("not applicable" in line for line in study_plan.plan_sentences(plan))
     assert "not_applicable" not in study_plan.power_plan(_lip_pilot(), {"mean_iou": 0.2})
@@ -226,7 +238,7 @@ def test_a_two_step_pascal_study_trains_scores_summarises_and_ships(monkeypatch,
         assert data["confusions"].shape == (4, 7, 7)
     assert TrainConfig.from_yaml(root / "paper_s0" / "config.yaml").ssl.groups == "pascal"
     plan = study_plan.write_plan(recipe=recipe)
-    assert (root / "plan.json").is_file() and plan["holm_arms"] == 5
+    assert (root / "plan.json").is_file() and plan["holm_arms"] == 3
     assert len(study_summary.summary_table("mIoU", root, bootstrap=20)) == 1
     shipped = pretrain.ship("deeplabv2", paths.resolve(study.base_config("deeplabv2", recipe).out_dir), recipe=recipe)
     assert shipped == tmp_path / "checkpoints_dir" / "synthlip_pascal_deeplabv2"

@@ -37,6 +37,11 @@ def test_the_mechanism_sentence_follows_the_two_halves_intervals(normalized, lr_
     table = _table([("normalized", 5, sum(normalized) / 2, 0.99, *normalized, 0.4),
                     ("lr_matched", 5, sum(lr_matched) / 2, 0.98, *lr_matched, 0.4)])
     assert says in study_readme._mechanism(table)
+    assert "shuffled" not in study_readme._mechanism(table)  # not in the table: not planned, not named
+    soft = pd.concat([table, _table([("soft", 4, 0.03, 0.98, -0.1, 0.2, 0.14)])])
+    assert study_readme._mechanism(soft).endswith("soft (lipkit's differentiable joint term): mIoU +0.03 (t interval "
+                                                  "-0.10 to +0.20 at the Holm level 98.0 %, 4 seeds): no difference "
+                                                  "detected (smallest detectable 0.14).")
 
 
 def test_the_papers_gain_is_placed_against_our_interval():

@@ -47,3 +47,12 @@ def test_class_differences_plot_marks_the_intervals_that_exclude_zero():
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx([0.5, -1.0])
     assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()  # only Left-arm's interval excludes 0
+
+
+def test_forest_keys_may_qualify_their_metric_to_set_two_studies_side_by_side():
+    fig = viz_study.difference_forest({"joint error (LIP labels)": _table(), "joint error (PASCAL labels)": _table(),
+                                       "something else": _table()})
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert labels[:2] == ["arm - control, joint error (lower is better)"] * 2  # the units of the metric named
+    assert labels[2] == "arm - control, something else"
+    assert [ax.get_title() for ax in fig.axes][:2] == ["joint error (LIP labels)", "joint error (PASCAL labels)"]
