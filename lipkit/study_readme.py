@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from lipkit.paper_results import PAPER_SSL_MIOU
+from lipkit.pretrain import OTHER_SEEDS, shipped_dir
 from lipkit.recipe import SYNTHLIP_PASCAL
 from lipkit.study import BASE_STEPS, BRANCH_STEPS, study_dir
 from lipkit.study_plan import MIN_CONTROL_MOVE, base_scores_path, read_plan
@@ -180,6 +181,27 @@ def _rq4_labels(pascal_root: Path, lip_miou: pd.DataFrame) -> list[str]:
             "(unverified).", " ".join(checks)]
 
 
+def pascal_baseline_table(scores: dict) -> str:
+    """The shipped PASCAL-label baseline's ``scores.json`` as the README's markdown: per val split (seed 0's, on
+    which the LIP recipe was chosen, then three other seeds and their mean) mIoU, pixel accuracy and each part's IoU."""
+    splits = [("val", "seed 0 val (the LIP recipe was chosen on it)")] + [
+        (f"val_seed{k}", f"seed {k} val") for k in OTHER_SEEDS]
+    parts = list(scores["val"]["iou"])[1:]  # background's IoU is in the mean, not a column
+    lines = ["| PASCAL-label DeepLabV2 (stored file, all 500 val images each) | mIoU % | pixel acc % | "
+             + " | ".join(parts) + " |", "|---|---:|---:|" + "---:|" * len(parts)]
+    for key, name in splits:
+        row = scores[key]
+        lines.append(f"| {name} | {100 * row['mean_iou']:.2f} | {100 * row['pixel_accuracy']:.2f} | "
+                     + " | ".join(f"{100 * row['iou'][p]:.1f}" for p in parts) + " |")
+    other = [scores[f"val_seed{k}"] for k in OTHER_SEEDS]
+    mean = {p: sum(r["iou"][p] for r in other) / len(other) for p in parts}
+    lines.append(f"| **mean of seeds {', '.join(map(str, OTHER_SEEDS))}** | "
+                 f"**{100 * sum(r['mean_iou'] for r in other) / len(other):.2f}** | "
+                 f"{100 * sum(r['pixel_accuracy'] for r in other) / len(other):.2f} | "
+                 + " | ".join(f"{100 * mean[p]:.1f}" for p in parts) + " |")
+    return "\n".join(lines)
+
+
 def findings(tables: dict[str, pd.DataFrame], root: Path | None = None, pascal_root: Path | None = None,
              label_sets: bool = True) -> list[str]:
     """The study's findings as markdown bullets, one per question, each from ``tables`` (``summary_table`` per metric
@@ -220,6 +242,9 @@ def readme_blocks(root: Path | None = None, bootstrap: int = 1000, pascal_root: 
     tables = {m: summary_table(m, root, bootstrap=bootstrap) for m in README_METRICS}
     blocks = {f"study:{m}": markdown_table(t, 3 if m == "joint error" else 2) for m, t in tables.items()}
     blocks["study:findings"] = "\n".join(findings(tables, root, pascal_root))
+    shipped = shipped_dir("deeplabv2", SYNTHLIP_PASCAL) / "scores.json"
+    blocks["study:pascal-baseline"] = (pascal_baseline_table(json.loads(shipped.read_text())) if shipped.is_file() else
+                                       "Not shipped yet: `python -m lipkit pretrain --profile synthlip-pascal --arch deeplabv2`.")
     return blocks
 
 
@@ -235,4 +260,4 @@ def fill_blocks(text: str, blocks: dict[str, str]) -> str:
 
 
 __all__ = ["README_METRICS", "carry_over", "detected", "effect", "fill_blocks", "findings", "markdown_table",
-           "readme_blocks"]
+           "pascal_baseline_table", "readme_blocks"]

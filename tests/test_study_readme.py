@@ -81,3 +81,18 @@ def test_markdown_table_and_blocks_rewrite_only_between_their_markers():
     assert study_readme.fill_blocks(text, {"study:mIoU": "NEW"}) == "intro\n<!-- study:mIoU -->\nNEW\n<!-- /study:mIoU -->\noutro\n"
     with pytest.raises(ValueError, match="study:joint error"):
         study_readme.fill_blocks(text, {"study:joint error": "x"})
+
+
+def test_the_pascal_baseline_table_shows_each_split_and_the_mean_of_the_other_seeds():
+    parts = ["Background", "Head", "Torso"]
+
+    def split(miou: float, acc: float, head: float) -> dict:
+        return {"mean_iou": miou, "pixel_accuracy": acc, "iou": dict(zip(parts, (0.9, head, 0.3)))}
+
+    scores = {"val": split(0.5, 0.9, 0.6), "val_seed1": split(0.40, 0.80, 0.50), "val_seed7": split(0.44, 0.82, 0.53),
+              "val_seed4242": split(0.45, 0.87, 0.59)}
+    lines = study_readme.pascal_baseline_table(scores).splitlines()
+    assert lines[0].endswith("| mIoU % | pixel acc % | Head | Torso |")  # background: in the mean, not a column
+    assert lines[2] == "| seed 0 val (the LIP recipe was chosen on it) | 50.00 | 90.00 | 60.0 | 30.0 |"
+    assert lines[3] == "| seed 1 val | 40.00 | 80.00 | 50.0 | 30.0 |"
+    assert lines[-1] == "| **mean of seeds 1, 7, 4242** | **43.00** | 83.00 | 54.0 | 30.0 |"  # (40 + 44 + 45) / 3
