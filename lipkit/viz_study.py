@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 _UNITS = {"mIoU": "points of mIoU", "L/R confusion": "points of L/R confusion (lower is better)",
           "L/R coverage": "points of L/R coverage", "joint error": "joint error (lower is better)"}
@@ -41,6 +42,7 @@ def difference_forest(tables: Mapping[str, pd.DataFrame], seeds: Mapping[str, Ma
             for d in (seeds or {}).get(metric, {}).get(arm, []):
                 ax.plot(d, y - 0.2, ".", color="0.55", markersize=4)
         ax.axvline(0, color="0.2", linewidth=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # few ticks: three-decimal values must not run into each other
         ax.set_xlabel(f"arm - control, {_UNITS.get(metric.split(' (')[0], metric)}", fontsize=8)
         ax.set_title(metric, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
