@@ -25,7 +25,7 @@ from lipkit import paths
 from lipkit.recipe import Recipe
 from lipkit.study import ARMS, arm_config, base_weights, control_of, score_run, study_arms, study_dir
 from lipkit.study_stats import seeds_needed, smallest_detectable
-from lipkit.study_summary import METRICS, load_runs, paired_differences
+from lipkit.study_summary import load_runs, paired_differences
 from lipkit.training import atomic_write_text
 
 PLAN_FILE = "plan.json"
