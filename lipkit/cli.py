@@ -287,7 +287,8 @@ def study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="synthlip",
                         help="synthlip (default: the shipped study, results/ssl_study), synthlip-pascal (RQ4 across "
                              "datasets: the same people with PASCAL-Person-Part's labels, results/ssl_study_pascal; "
-                             "default arms control, paper, normalized, lr_matched, released) or paper (real LIP at the paper's recipe, "
+                             "default arms control, paper, normalized, lr_matched, released) or paper (real LIP "
+                             "at the paper's recipe, "
                              "runs/paper/ssl_study; needs --data-root)")
     parser.add_argument("--data-root", default="", help="real LIP root for --profile paper")
     parser.add_argument("--seeds", type=int, default=None,

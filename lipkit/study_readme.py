@@ -194,11 +194,10 @@ def pascal_baseline_table(scores: dict) -> str:
         lines.append(f"| {name} | {100 * row['mean_iou']:.2f} | {100 * row['pixel_accuracy']:.2f} | "
                      + " | ".join(f"{100 * row['iou'][p]:.1f}" for p in parts) + " |")
     other = [scores[f"val_seed{k}"] for k in OTHER_SEEDS]
-    mean = {p: sum(r["iou"][p] for r in other) / len(other) for p in parts}
-    lines.append(f"| **mean of seeds {', '.join(map(str, OTHER_SEEDS))}** | "
-                 f"**{100 * sum(r['mean_iou'] for r in other) / len(other):.2f}** | "
-                 f"{100 * sum(r['pixel_accuracy'] for r in other) / len(other):.2f} | "
-                 + " | ".join(f"{100 * mean[p]:.1f}" for p in parts) + " |")
+    mean = {key: 100 * sum(r[key] for r in other) / len(other) for key in ("mean_iou", "pixel_accuracy")}
+    lines.append(f"| **mean of seeds {', '.join(map(str, OTHER_SEEDS))}** | **{mean['mean_iou']:.2f}** | "
+                 f"{mean['pixel_accuracy']:.2f} | "
+                 + " | ".join(f"{100 * sum(r['iou'][p] for r in other) / len(other):.1f}" for p in parts) + " |")
     return "\n".join(lines)
 
 
@@ -243,8 +242,9 @@ def readme_blocks(root: Path | None = None, bootstrap: int = 1000, pascal_root: 
     blocks = {f"study:{m}": markdown_table(t, 3 if m == "joint error" else 2) for m, t in tables.items()}
     blocks["study:findings"] = "\n".join(findings(tables, root, pascal_root))
     shipped = shipped_dir("deeplabv2", SYNTHLIP_PASCAL) / "scores.json"
-    blocks["study:pascal-baseline"] = (pascal_baseline_table(json.loads(shipped.read_text())) if shipped.is_file() else
-                                       "Not shipped yet: `python -m lipkit pretrain --profile synthlip-pascal --arch deeplabv2`.")
+    blocks["study:pascal-baseline"] = (
+        pascal_baseline_table(json.loads(shipped.read_text())) if shipped.is_file()
+        else "Not shipped yet: `python -m lipkit pretrain --profile synthlip-pascal --arch deeplabv2`.")
     return blocks
 
 

@@ -19,7 +19,7 @@ from lipkit.training import fit
 from lipkit.training import TrainConfig
 
 ARCHS = pretrain.ARCHS
-LOG_LINES = 1  # training log lines re-run per network (log_every steps: each logged loss averages its window, so one line checks every step of it; CI time)
+LOG_LINES = 1  # log lines re-run per network: each averages its log_every steps, so one checks all of them (CI time)
 
 
 def _folder(arch: str) -> Path:

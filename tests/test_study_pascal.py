@@ -105,7 +105,8 @@ def test_flip_no_swap_does_not_apply_without_left_right_and_the_cli_says_so(caps
 
 
 def test_the_pascal_study_plans_its_arms_and_the_seeds_asked(capsys):
-    assert study.study_arms(PASCAL) == list(study.PASCAL_ARMS) == ["control", "paper", "normalized", "lr_matched", "released"]
+    assert study.study_arms(PASCAL) == list(study.PASCAL_ARMS) == [
+        "control", "paper", "normalized", "lr_matched", "released"]
     assert all(study.applies(a, PASCAL) and study.ARMS[a].arch == "deeplabv2" for a in study.PASCAL_ARMS)
     assert study.study_arms() == list(study.ARMS) and study.planned_runs() == study.planned_runs(list(study.ARMS))
     runs = study.planned_runs(recipe=PASCAL)
